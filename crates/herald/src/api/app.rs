@@ -1,0 +1,210 @@
+//! Applications: `/api/v1/app`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{JsonBody, Query, check_uid, double_option, finish};
+use super::shapes::{ApplicationOut, ListOut};
+use super::{AppState, Principal};
+use crate::ids;
+use crate::store::{AppFields, Order, StoreError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationIn {
+    pub name: String,
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    #[serde(default, alias = "rateLimit")]
+    pub throttle_rate: Option<i64>,
+}
+
+impl ApplicationIn {
+    /// Validates and turns the input into store fields.
+    pub fn fields(self) -> ApiResult<AppFields> {
+        let mut errors = Vec::new();
+        if self.name.trim().is_empty() {
+            errors.push(super::error::FieldError::body("name", "must not be empty"));
+        }
+        if let Some(uid) = &self.uid {
+            check_uid("uid", uid, &mut errors);
+        }
+        check_throttle(self.throttle_rate, &mut errors);
+        let metadata = check_metadata(self.metadata, &mut errors);
+        finish(errors)?;
+        Ok(AppFields {
+            uid: self.uid,
+            name: self.name,
+            metadata,
+            throttle_rate: self.throttle_rate,
+        })
+    }
+}
+
+pub fn check_throttle(rate: Option<i64>, errors: &mut Vec<super::error::FieldError>) {
+    if rate.is_some_and(|r| !(1..=65535).contains(&r)) {
+        errors.push(super::error::FieldError::body(
+            "throttleRate",
+            "must be between 1 and 65535",
+        ));
+    }
+}
+
+/// `metadata` is an object of strings; absent or null is `{}`.
+pub fn check_metadata(m: Option<Value>, errors: &mut Vec<super::error::FieldError>) -> Value {
+    match m {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(Value::Object(o)) => {
+            if o.values().any(|v| !v.is_string()) {
+                errors.push(super::error::FieldError::body(
+                    "metadata",
+                    "values must be strings",
+                ));
+            }
+            Value::Object(o)
+        }
+        Some(_) => {
+            errors.push(super::error::FieldError::body(
+                "metadata",
+                "must be an object",
+            ));
+            Value::Null
+        }
+    }
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    q: Query,
+) -> ApiResult<Json<ListOut<ApplicationOut>>> {
+    let page = q.page(Order::Ascending)?;
+    match &who {
+        Principal::Operator => {
+            let p = st.store.list_apps(&page).await?;
+            Ok(Json(ListOut::from_page(p, ApplicationOut::from)))
+        }
+        // An application token sees its own application only.
+        Principal::App(id) => {
+            let app = st.store.get_app(id).await?;
+            Ok(Json(ListOut {
+                data: vec![app.into()],
+                iterator: None,
+                prev_iterator: None,
+                done: true,
+            }))
+        }
+    }
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    q: Query,
+    JsonBody(body): JsonBody<ApplicationIn>,
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
+    who.require_operator()?;
+    let get_if_exists = q.bool("get_if_exists", false)?;
+    let f = body.fields()?;
+    if get_if_exists {
+        if let Some(uid) = &f.uid {
+            if let Ok(app) = st.store.get_app(uid).await {
+                return Ok((StatusCode::OK, Json(app.into())));
+            }
+        }
+    }
+    let app = st.store.create_app(&f).await?;
+    Ok((StatusCode::CREATED, Json(app.into())))
+}
+
+pub async fn get(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(app_id): Path<String>,
+) -> ApiResult<Json<ApplicationOut>> {
+    Ok(Json(st.app(&who, &app_id).await?.into()))
+}
+
+/// `PUT`: replaces the application, or creates it (with `app_id` as its uid) if there is none.
+pub async fn put(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(app_id): Path<String>,
+    JsonBody(body): JsonBody<ApplicationIn>,
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
+    let mut f = body.fields()?;
+    match st.app(&who, &app_id).await {
+        Ok(app) => {
+            if f.uid.is_none() {
+                f.uid = app.uid.clone();
+            }
+            Ok((
+                StatusCode::OK,
+                Json(st.store.update_app(&app.id, &f).await?.into()),
+            ))
+        }
+        Err(ApiError::NotFound(_))
+            if who == Principal::Operator && !ids::is_id(ids::APP, &app_id) =>
+        {
+            f.uid = Some(f.uid.unwrap_or(app_id));
+            Ok((
+                StatusCode::CREATED,
+                Json(st.store.create_app(&f).await?.into()),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub uid: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub metadata: Option<Option<Value>>,
+    #[serde(default, alias = "rateLimit", deserialize_with = "double_option")]
+    pub throttle_rate: Option<Option<i64>>,
+}
+
+pub async fn patch(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(app_id): Path<String>,
+    JsonBody(body): JsonBody<ApplicationPatch>,
+) -> ApiResult<Json<ApplicationOut>> {
+    let app = st.app(&who, &app_id).await?;
+    let input = ApplicationIn {
+        name: body.name.unwrap_or(app.name),
+        uid: body.uid.unwrap_or(app.uid),
+        metadata: Some(
+            body.metadata
+                .unwrap_or(Some(app.metadata))
+                .unwrap_or(Value::Null),
+        ),
+        throttle_rate: body.throttle_rate.unwrap_or(app.throttle_rate),
+    };
+    let f = input.fields()?;
+    Ok(Json(st.store.update_app(&app.id, &f).await?.into()))
+}
+
+pub async fn remove(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(app_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    who.require_operator()?;
+    let app = st.app(&who, &app_id).await?;
+    match st.store.delete_app(&app.id).await {
+        Ok(()) | Err(StoreError::NotFound(_)) => Ok(StatusCode::NO_CONTENT),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,175 @@
+//! The event-type catalog: `/api/v1/event-type`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{JsonBody, Query, check_name, double_option, finish};
+use super::shapes::{EventTypeOut, ListOut};
+use super::{AppState, Principal};
+use crate::store::{EventTypeFields, Order};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeIn {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub description: String,
+    #[serde(default)]
+    pub archived: Option<bool>,
+    #[serde(default)]
+    pub deprecated: Option<bool>,
+    #[serde(default)]
+    pub feature_flag: Option<String>,
+    #[serde(default)]
+    pub schemas: Option<Value>,
+}
+
+impl EventTypeIn {
+    fn fields(self) -> ApiResult<EventTypeFields> {
+        let mut errors = Vec::new();
+        if let Some(f) = &self.feature_flag {
+            check_name("featureFlag", f, &mut errors);
+        }
+        if self
+            .schemas
+            .as_ref()
+            .is_some_and(|s| !s.is_object() && !s.is_null())
+        {
+            errors.push(super::error::FieldError::body(
+                "schemas",
+                "must be an object",
+            ));
+        }
+        finish(errors)?;
+        Ok(EventTypeFields {
+            description: self.description,
+            archived: self.archived.unwrap_or(false),
+            deprecated: self.deprecated.unwrap_or(false),
+            feature_flag: self.feature_flag,
+            schemas: self.schemas.filter(|s| !s.is_null()),
+        })
+    }
+}
+
+pub async fn list(State(st): State<AppState>, q: Query) -> ApiResult<Json<ListOut<EventTypeOut>>> {
+    let page = q.page(Order::Ascending)?;
+    let p = st
+        .store
+        .list_event_types(&page, q.bool("include_archived", false)?)
+        .await?;
+    Ok(Json(ListOut::from_page(p, EventTypeOut::from)))
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    JsonBody(body): JsonBody<EventTypeIn>,
+) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
+    who.require_operator()?;
+    let Some(name) = body.name.clone() else {
+        return Err(ApiError::field("name", "missing field `name`"));
+    };
+    let mut errors = Vec::new();
+    check_name("name", &name, &mut errors);
+    finish(errors)?;
+    let et = st.store.create_event_type(&name, &body.fields()?).await?;
+    Ok((StatusCode::CREATED, Json(et.into())))
+}
+
+pub async fn get(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<EventTypeOut>> {
+    Ok(Json(st.store.get_event_type(&name).await?.into()))
+}
+
+/// `PUT`: replaces the event type, or creates it if there is none.
+pub async fn put(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<EventTypeIn>,
+) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
+    who.require_operator()?;
+    let f = body.fields()?;
+    match st.store.update_event_type(&name, &f).await {
+        Ok(et) => Ok((StatusCode::OK, Json(et.into()))),
+        Err(crate::store::StoreError::NotFound(_)) => {
+            let mut errors = Vec::new();
+            check_name("name", &name, &mut errors);
+            finish(errors)?;
+            Ok((
+                StatusCode::CREATED,
+                Json(st.store.create_event_type(&name, &f).await?.into()),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypePatch {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+    #[serde(default)]
+    pub deprecated: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub feature_flag: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub schemas: Option<Option<Value>>,
+}
+
+pub async fn patch(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<EventTypePatch>,
+) -> ApiResult<Json<EventTypeOut>> {
+    who.require_operator()?;
+    let et = st.store.get_event_type(&name).await?;
+    let input = EventTypeIn {
+        name: None,
+        description: body.description.unwrap_or(et.description),
+        archived: Some(body.archived.unwrap_or(et.archived)),
+        deprecated: Some(body.deprecated.unwrap_or(et.deprecated)),
+        feature_flag: body.feature_flag.unwrap_or(et.feature_flag),
+        schemas: body.schemas.unwrap_or(et.schemas),
+    };
+    Ok(Json(
+        st.store
+            .update_event_type(&name, &input.fields()?)
+            .await?
+            .into(),
+    ))
+}
+
+/// `DELETE`: archives the event type (kept for history), or removes it with `expunge=true`.
+pub async fn remove(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    q: Query,
+) -> ApiResult<StatusCode> {
+    who.require_operator()?;
+    if q.bool("expunge", false)? {
+        st.store.delete_event_type(&name).await?;
+    } else {
+        let et = st.store.get_event_type(&name).await?;
+        let f = EventTypeFields {
+            description: et.description,
+            archived: true,
+            deprecated: et.deprecated,
+            feature_flag: et.feature_flag,
+            schemas: et.schemas,
+        };
+        st.store.update_event_type(&name, &f).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,133 @@
+//! Messages: `/api/v1/app/{app}/msg`. Publishing stores the message and its deliveries durably
+//! before answering 202.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::app::ApplicationIn;
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{JsonBody, Query, check_list, check_name, finish};
+use super::shapes::{ListOut, MessageOut};
+use super::{AppState, Principal};
+use crate::store::{NewMessage, Order};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageIn {
+    pub event_type: String,
+    /// Kept as the exact bytes sent, so the delivery carries them unchanged.
+    pub payload: Box<RawValue>,
+    #[serde(default)]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Creates the application on the fly if it does not exist yet.
+    #[serde(default)]
+    pub application: Option<ApplicationIn>,
+}
+
+impl MessageIn {
+    fn validate(&self) -> ApiResult<()> {
+        let mut errors = Vec::new();
+        check_name("eventType", &self.event_type, &mut errors);
+        if !self.payload.get().trim_start().starts_with('{') {
+            errors.push(FieldError::body("payload", "must be a JSON object"));
+        }
+        if let Some(e) = &self.event_id {
+            check_name("eventId", e, &mut errors);
+        }
+        if let Some(c) = &self.channels {
+            check_list("channels", c, 5, &mut errors);
+        }
+        if let Some(t) = &self.tags {
+            check_list("tags", t, 5, &mut errors);
+        }
+        finish(errors)
+    }
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(app_id): Path<String>,
+    q: Query,
+    JsonBody(mut body): JsonBody<MessageIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    body.validate()?;
+    let with_content = q.bool("with_content", true)?;
+    let application = body.application.take();
+    let app = match (st.app(&who, &app_id).await, application) {
+        (Ok(app), _) => app,
+        (Err(ApiError::NotFound(_)), Some(new_app)) if who == Principal::Operator => {
+            let mut f = new_app.fields()?;
+            f.uid = Some(f.uid.unwrap_or(app_id));
+            match st.store.create_app(&f).await {
+                Ok(app) => app,
+                // Created concurrently by another publish: use it.
+                Err(crate::store::StoreError::Conflict(_)) => {
+                    st.app(&who, f.uid.as_deref().unwrap_or("")).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        (Err(e), _) => return Err(e),
+    };
+    let msg = NewMessage {
+        event_id: body.event_id,
+        event_type: body.event_type,
+        payload: body.payload.get().to_string(),
+        channels: body.channels.filter(|c| !c.is_empty()),
+        tags: body.tags.filter(|t| !t.is_empty()),
+    };
+    let m = st.store.publish(&app.id, &msg, None).await?;
+    st.wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageOut::new(&m, with_content)),
+    ))
+}
+
+pub async fn get(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((app_id, msg_id)): Path<(String, String)>,
+    q: Query,
+) -> ApiResult<Json<MessageOut>> {
+    let app = st.app(&who, &app_id).await?;
+    let m = st.store.get_message(&app.id, &msg_id).await?;
+    Ok(Json(MessageOut::new(&m, q.bool("with_content", true)?)))
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(app_id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<ListOut<MessageOut>>> {
+    let app = st.app(&who, &app_id).await?;
+    let with_content = q.bool("with_content", true)?;
+    let p = st
+        .store
+        .list_messages(&app.id, &q.filter()?, &q.page(Order::Descending)?)
+        .await?;
+    Ok(Json(ListOut::from_page(p, |m| {
+        MessageOut::new(&m, with_content)
+    })))
+}
+
+/// `DELETE content`: forgets the payload; the message and its attempts stay listed.
+pub async fn expunge(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((app_id, msg_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let app = st.app(&who, &app_id).await?;
+    let m = st.store.get_message(&app.id, &msg_id).await?;
+    st.store.expunge_message(&app.id, &m.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

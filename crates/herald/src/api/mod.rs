@@ -1,0 +1,192 @@
+//! The REST API, shaped like Svix's v1 so its SDKs work against Herald unchanged.
+//!
+//! One module per resource; [`error`] is the only place that maps failures to HTTP statuses.
+
+mod app;
+mod attempt;
+mod auth;
+mod endpoint;
+pub mod error;
+mod event_type;
+pub mod extract;
+mod health;
+mod idempotency;
+mod message;
+pub mod shapes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::dispatch::guard::AddressPolicy;
+use crate::model::Application;
+use crate::store::Store;
+pub use auth::{Principal, hash_token};
+
+/// A new operator token.
+pub fn auth_new_operator_token() -> String {
+    auth::new_token("herald_")
+}
+use error::{ApiError, ApiResult};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub cfg: Arc<Config>,
+    /// Wakes the dispatcher when there is new work.
+    pub wake: Arc<Notify>,
+    pub operator_hash: Arc<[u8; 32]>,
+    pub policy: Arc<AddressPolicy>,
+    pub idempotency: idempotency::InFlight,
+}
+
+impl AppState {
+    pub fn new(store: Store, cfg: Arc<Config>, wake: Arc<Notify>, operator_hash: [u8; 32]) -> Self {
+        let policy = Arc::new(AddressPolicy::new(cfg.allow_targets.clone()));
+        AppState {
+            store,
+            cfg,
+            wake,
+            operator_hash: Arc::new(operator_hash),
+            policy,
+            idempotency: Default::default(),
+        }
+    }
+
+    /// The application `id_or_uid`, if the caller may see it (another app's data is 404).
+    pub async fn app(&self, who: &Principal, id_or_uid: &str) -> ApiResult<Application> {
+        let app = self.store.get_app(id_or_uid).await?;
+        match who {
+            Principal::Operator => Ok(app),
+            Principal::App(id) if *id == app.id => Ok(app),
+            Principal::App(_) => Err(ApiError::not_found("Application")),
+        }
+    }
+}
+
+/// The whole API under `/api/v1`.
+pub fn router(state: AppState) -> Router {
+    let app_routes = Router::new()
+        .route("/app", get(app::list).post(app::create))
+        .route(
+            "/app/{app_id}",
+            get(app::get)
+                .put(app::put)
+                .patch(app::patch)
+                .delete(app::remove),
+        )
+        .route(
+            "/app/{app_id}/endpoint",
+            get(endpoint::list).post(endpoint::create),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}",
+            get(endpoint::get)
+                .put(endpoint::put)
+                .patch(endpoint::patch)
+                .delete(endpoint::remove),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/headers",
+            get(endpoint::get_headers)
+                .put(endpoint::put_headers)
+                .patch(endpoint::patch_headers),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/secret",
+            get(endpoint::get_secret),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
+            post(endpoint::rotate_secret),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/stats",
+            get(endpoint::stats),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/recover",
+            post(endpoint::recover),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
+            post(endpoint::replay_missing),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/send-example",
+            post(endpoint::send_example),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/msg",
+            get(attempt::list_endpoint_messages),
+        )
+        .route(
+            "/app/{app_id}/msg",
+            get(message::list).post(message::create),
+        )
+        .route("/app/{app_id}/msg/{msg_id}", get(message::get))
+        .route(
+            "/app/{app_id}/msg/{msg_id}/content",
+            delete(message::expunge),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/endpoint",
+            get(attempt::list_message_endpoints),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
+            post(attempt::resend),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
+            get(attempt::get),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
+            delete(attempt::expunge),
+        )
+        .route(
+            "/app/{app_id}/attempt/msg/{msg_id}",
+            get(attempt::list_by_msg),
+        )
+        .route(
+            "/app/{app_id}/attempt/endpoint/{endpoint_id}",
+            get(attempt::list_by_endpoint),
+        )
+        .route(
+            "/event-type",
+            get(event_type::list).post(event_type::create),
+        )
+        .route(
+            "/event-type/{name}",
+            get(event_type::get)
+                .put(event_type::put)
+                .patch(event_type::patch)
+                .delete(event_type::remove),
+        )
+        .route(
+            "/auth/app-portal-access/{app_id}",
+            post(auth::portal_access),
+        )
+        .route("/auth/logout", post(auth::logout))
+        // Layers run outside-in from the last one: authenticate, then replay idempotent POSTs.
+        .layer(from_fn_with_state(state.clone(), idempotency::middleware))
+        .layer(from_fn_with_state(state.clone(), auth::middleware));
+
+    let public = Router::new()
+        .route("/health", get(health::health))
+        .route("/health/ping", get(health::health));
+
+    Router::new()
+        .nest("/api/v1", app_routes.merge(public))
+        .fallback(|| async { ApiError::NotFound("No such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))
+        .with_state(state)
+}

@@ -1,0 +1,73 @@
+//! The `herald` binary.
+
+use clap::{Parser, Subcommand};
+use herald::{Application, Config};
+
+#[derive(Parser)]
+#[command(name = "herald", version, about = "Webhook delivery service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and deliver webhooks (the default).
+    Serve(Config),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(Config),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli
+        .command
+        .unwrap_or_else(|| Command::Serve(Config::defaults()))
+    {
+        Command::Serve(cfg) => serve(cfg).await,
+        Command::Migrate(cfg) => herald::app::open_store(&cfg)
+            .await
+            .map(|_| println!("database is up to date"))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herald: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> Result<(), String> {
+    let app = Application::build(cfg).await.map_err(|e| e.to_string())?;
+    tracing::info!(addr = %app.local_addr(), "Herald listening");
+    app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,184 @@
+//! Domain objects as the store holds them. The API turns them into Svix's JSON shapes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Application {
+    pub id: String,
+    pub uid: Option<String>,
+    pub name: String,
+    pub metadata: Value,
+    pub throttle_rate: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A secret that was rotated out but still signs until `expires_at`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OldSecret {
+    pub key: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub id: String,
+    pub app_id: String,
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub secret: String,
+    pub old_secrets: Vec<OldSecret>,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub headers: serde_json::Map<String, Value>,
+    pub metadata: Value,
+    pub throttle_rate: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Endpoint {
+    /// Whether a message with this type and these channels is for this endpoint
+    /// (disabled endpoints match too: their deliveries are recorded as skipped).
+    pub fn matches(&self, event_type: &str, channels: Option<&[String]>) -> bool {
+        let type_ok = match &self.event_types {
+            Some(types) if !types.is_empty() => types.iter().any(|t| t == event_type),
+            _ => true,
+        };
+        let channel_ok = match &self.channels {
+            Some(wanted) if !wanted.is_empty() => channels
+                .unwrap_or_default()
+                .iter()
+                .any(|c| wanted.contains(c)),
+            _ => true,
+        };
+        type_ok && channel_ok
+    }
+
+    /// Secrets that sign now: the current one first, then unexpired rotated-out ones.
+    pub fn signing_secrets(&self, now_ms: i64) -> Vec<&str> {
+        std::iter::once(self.secret.as_str())
+            .chain(
+                self.old_secrets
+                    .iter()
+                    .filter(|s| s.expires_at > now_ms)
+                    .map(|s| s.key.as_str()),
+            )
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EventType {
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    pub deprecated: bool,
+    pub feature_flag: Option<String>,
+    pub schemas: Option<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub app_id: String,
+    pub event_id: Option<String>,
+    pub event_type: String,
+    /// Payload bytes as published; `None` once expunged.
+    pub payload: Option<String>,
+    pub channels: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub created_at: i64,
+}
+
+/// State of a delivery, with Svix's numbering for the first four.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Success = 0,
+    Pending = 1,
+    Failed = 2,
+    Sending = 3,
+    /// The endpoint was disabled when the message was published: kept for replay.
+    Skipped = 4,
+}
+
+impl DeliveryStatus {
+    pub fn from_i64(v: i64) -> Self {
+        match v {
+            0 => Self::Success,
+            1 => Self::Pending,
+            3 => Self::Sending,
+            4 => Self::Skipped,
+            _ => Self::Failed,
+        }
+    }
+
+    /// Svix's `MessageStatus` number; skipped shows as failed (it was not delivered).
+    pub fn svix_code(self) -> i64 {
+        match self {
+            Self::Skipped => 2,
+            s => s as i64,
+        }
+    }
+
+    pub fn svix_text(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Pending => "pending",
+            Self::Failed | Self::Skipped => "fail",
+            Self::Sending => "sending",
+        }
+    }
+}
+
+/// One (message, endpoint) pair with its queue state.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub app_id: String,
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub status: DeliveryStatus,
+    pub tries: i64,
+    pub next_attempt_at: Option<i64>,
+    pub next_trigger: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One HTTP try of a delivery.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub id: String,
+    pub app_id: String,
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub url: String,
+    /// 0 success, 2 failure.
+    pub status: i64,
+    /// HTTP status, or 0 when no response came (timeout, refused connection).
+    pub status_code: i64,
+    pub response: Option<String>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    /// 0 scheduled, 1 manual.
+    pub trigger_type: i64,
+    pub created_at: i64,
+}
+
+/// Delivery counts of an endpoint, by state.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointStats {
+    pub success: i64,
+    pub pending: i64,
+    pub fail: i64,
+    pub sending: i64,
+    pub canceled: i64,
+}

@@ -1,0 +1,101 @@
+//! Durable state. [`Store`] is Herald's only door to the database: the API and the dispatcher
+//! never write SQL themselves.
+
+mod migrate;
+mod page;
+mod sqlite;
+
+pub use page::{Order, Page, PageOut};
+pub use sqlite::Store;
+
+use serde_json::Value;
+
+/// What can go wrong in the store, independent of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Fields of a new or replaced application.
+#[derive(Debug, Clone)]
+pub struct AppFields {
+    pub uid: Option<String>,
+    pub name: String,
+    pub metadata: Value,
+    pub throttle_rate: Option<i64>,
+}
+
+/// Fields of a new or replaced endpoint (the secret is handled apart).
+#[derive(Debug, Clone)]
+pub struct EndpointFields {
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub disabled: bool,
+    pub metadata: Value,
+    pub throttle_rate: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventTypeFields {
+    pub description: String,
+    pub archived: bool,
+    pub deprecated: bool,
+    pub feature_flag: Option<String>,
+    pub schemas: Option<Value>,
+}
+
+/// A message to publish.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub event_id: Option<String>,
+    pub event_type: String,
+    pub payload: String,
+    pub channels: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Filters shared by the message and attempt lists.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub channel: Option<String>,
+    pub event_types: Vec<String>,
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+    /// Svix `MessageStatus` number.
+    pub status: Option<i64>,
+    /// 0 (no response), 100, 200, 300, 400 or 500.
+    pub status_code_class: Option<i64>,
+    pub endpoint_id: Option<String>,
+}
+
+/// A delivery claimed by a dispatcher under a lease.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub delivery_id: String,
+    pub app_id: String,
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub tries: i64,
+    pub trigger: i64,
+    pub lease_token: i64,
+}
+
+/// How a delivery continues after an attempt.
+#[derive(Debug, Clone, Copy)]
+pub enum NextStep {
+    Delivered,
+    RetryAt(i64),
+    Failed,
+}
