@@ -64,13 +64,12 @@ async fn operator_token_hash(
     if let Some(t) = configured.filter(|t| !t.is_empty()) {
         return Ok(hash_token(t));
     }
-    if let Some(stored) = store.setting(TOKEN_HASH_SETTING).await? {
-        if let Some(h) = hex::decode(&stored)
+    if let Some(stored) = store.setting(TOKEN_HASH_SETTING).await?
+        && let Some(h) = hex::decode(&stored)
             .ok()
             .and_then(|v| <[u8; 32]>::try_from(v).ok())
-        {
-            return Ok(h);
-        }
+    {
+        return Ok(h);
     }
     let token = api::auth_new_operator_token();
     let hash = hex::encode(hash_token(&token));

@@ -112,12 +112,11 @@ pub async fn create(
     who.require_operator()?;
     let get_if_exists = q.bool("get_if_exists", false)?;
     let f = body.fields()?;
-    if get_if_exists {
-        if let Some(uid) = &f.uid {
-            if let Ok(app) = st.store.get_app(uid).await {
-                return Ok((StatusCode::OK, Json(app.into())));
-            }
-        }
+    if get_if_exists
+        && let Some(uid) = &f.uid
+        && let Ok(app) = st.store.get_app(uid).await
+    {
+        return Ok((StatusCode::OK, Json(app.into())));
     }
     let app = st.store.create_app(&f).await?;
     Ok((StatusCode::CREATED, Json(app.into())))

@@ -127,12 +127,12 @@ pub async fn portal_access(
 
 /// `POST /auth/logout`: forgets the calling application token.
 pub async fn logout(State(st): State<AppState>, req: Request) -> ApiResult<StatusCode> {
-    if let Some(token) = bearer(&req) {
-        if token.starts_with(APP_TOKEN_PREFIX) {
-            st.store
-                .delete_app_token(&hex::encode(hash_token(token)))
-                .await?;
-        }
+    if let Some(token) = bearer(&req)
+        && token.starts_with(APP_TOKEN_PREFIX)
+    {
+        st.store
+            .delete_app_token(&hex::encode(hash_token(token)))
+            .await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -105,15 +105,13 @@ fn check_url(st: &AppState, raw: &str, errors: &mut Vec<FieldError>) {
         errors.push(FieldError::body("url", "must use http or https"));
     } else if url.host().is_none() {
         errors.push(FieldError::body("url", "must have a host"));
-    } else if let Some(ip) = literal_ip(&url) {
-        if !st.policy.permits(ip) {
-            errors.push(FieldError::body(
-                "url",
-                format!(
-                    "address {ip} is not public; allow it with --allow-target to deliver there"
-                ),
-            ));
-        }
+    } else if let Some(ip) = literal_ip(&url)
+        && !st.policy.permits(ip)
+    {
+        errors.push(FieldError::body(
+            "url",
+            format!("address {ip} is not public; allow it with --allow-target to deliver there"),
+        ));
     }
 }
 

@@ -54,14 +54,13 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
     let resp = next.run(req).await;
     let (parts, body) = resp.into_parts();
     let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
-    if parts.status.as_u16() < 500 {
-        if let Err(e) = st
+    if parts.status.as_u16() < 500
+        && let Err(e) = st
             .store
             .save_idempotent_response(&id, parts.status.as_u16(), &bytes)
             .await
-        {
-            tracing::warn!(error = %e, "saving an idempotent response failed");
-        }
+    {
+        tracing::warn!(error = %e, "saving an idempotent response failed");
     }
     st.idempotency
         .lock()

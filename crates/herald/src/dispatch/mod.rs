@@ -20,6 +20,8 @@ use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
 use crate::store::{Claimed, NextStep, Store};
 use sender::{DEFAULT_USER_AGENT, Outcome, Sender};
 
+/// How much longer than the request timeout a lease lasts.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Most deliveries claimed in one go.
 const CLAIM_BATCH: usize = 256;
 /// How long an idle dispatcher sleeps before looking at the queue again without being woken.
@@ -48,7 +50,7 @@ impl Dispatcher {
             sender: Sender::new(guard::AddressPolicy::new(cfg.allow_targets.clone())),
             schedule: cfg.retry_schedule.clone(),
             timeout,
-            lease: timeout + Duration::from_secs(30),
+            lease: timeout + LEASE_MARGIN,
             wake,
             in_flight: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
             per_endpoint_cap: cfg.max_in_flight_per_endpoint.max(1),

@@ -36,10 +36,15 @@ pub struct Sender {
     policy: Arc<AddressPolicy>,
 }
 
+/// reqwest is built without a bundled crypto provider: Herald uses ring, which it signs with.
+/// Call before building any HTTP client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Sender {
     pub fn new(policy: AddressPolicy) -> Self {
-        // reqwest is built without a bundled crypto provider: use ring, which Herald signs with.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -77,10 +82,10 @@ impl Sender {
             Err(e) => return fail(format!("invalid URL: {e}")),
         };
         // A literal address never reaches the resolver, so it is checked here.
-        if let Some(ip) = literal_ip(&parsed) {
-            if !self.policy.permits(ip) {
-                return fail(format!("address {ip} is not allowed as a delivery target"));
-            }
+        if let Some(ip) = literal_ip(&parsed)
+            && !self.policy.permits(ip)
+        {
+            return fail(format!("address {ip} is not allowed as a delivery target"));
         }
         let mut map = HeaderMap::with_capacity(headers.len() + 2);
         for (k, v) in headers {

@@ -1,0 +1,268 @@
+//! Test harness: `spawn_app` starts Herald in-process; `Receiver` is a real webhook receiver.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use herald::{Application, Config};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+pub const TOKEN: &str = "test-operator-token";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub _dir: tempfile::TempDir,
+}
+
+/// Config for a test node: free port, fresh SQLite file, loopback allowed, fast retries.
+pub fn test_config(dir: &tempfile::TempDir) -> Config {
+    let mut cfg = Config::defaults();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.database_url = format!("sqlite://{}", dir.path().join("herald.db").display());
+    cfg.token = Some(TOKEN.into());
+    cfg.allow_targets = vec!["127.0.0.1/32".parse().unwrap()];
+    cfg.retry_schedule = vec![1, 1];
+    cfg.request_timeout_ms = 5000;
+    cfg
+}
+
+/// An HTTP client for tests (TLS needs Herald's crypto provider installed first).
+pub fn client() -> reqwest::Client {
+    herald::dispatch::sender::install_crypto_provider();
+    reqwest::Client::new()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(&dir);
+    tweak(&mut cfg);
+    let app = Application::build(cfg).await.expect("Herald starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run(std::future::pending()));
+    TestApp {
+        base,
+        client: client(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{}", self.base, path)
+    }
+
+    pub async fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.expect("request reaches Herald");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.req(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.req(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Creates an application and returns its id.
+    pub async fn create_app(&self, name: &str) -> String {
+        let (s, b) = self.post("/app", serde_json::json!({"name": name})).await;
+        assert_eq!(s, 201, "{b}");
+        b["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an endpoint from `body` and returns `(id, secret)`.
+    pub async fn create_endpoint(&self, app: &str, body: Value) -> (String, String) {
+        let (s, b) = self.post(&format!("/app/{app}/endpoint"), body).await;
+        assert_eq!(s, 201, "{b}");
+        let id = b["id"].as_str().unwrap().to_string();
+        let (s, sec) = self.get(&format!("/app/{app}/endpoint/{id}/secret")).await;
+        assert_eq!(s, 200);
+        (id, sec["key"].as_str().unwrap().to_string())
+    }
+
+    pub async fn publish(&self, app: &str, body: Value) -> Value {
+        let (s, b) = self.post(&format!("/app/{app}/msg"), body).await;
+        assert_eq!(s, 202, "{b}");
+        b
+    }
+
+    /// The attempts of a message, newest first.
+    pub async fn attempts(&self, app: &str, msg: &str) -> Vec<Value> {
+        let (s, b) = self.get(&format!("/app/{app}/attempt/msg/{msg}")).await;
+        assert_eq!(s, 200, "{b}");
+        b["data"].as_array().unwrap().clone()
+    }
+}
+
+/// One request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub path: String,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    got: Mutex<Vec<Received>>,
+    /// Statuses to answer with, in order; 200 once empty.
+    script: Mutex<VecDeque<u16>>,
+    delay: Mutex<Duration>,
+}
+
+/// A webhook receiver on 127.0.0.1 that records every request.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<ReceiverState>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let state = Arc::new(ReceiverState::default());
+        let app = Router::new()
+            .route("/{*path}", post(receive))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { addr, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Answer the next requests with these statuses, then 200.
+    pub fn script(&self, statuses: &[u16]) {
+        self.state
+            .script
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().copied());
+    }
+
+    pub fn set_delay(&self, d: Duration) {
+        *self.state.delay.lock().unwrap() = d;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.got.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived, or panics after `timeout`.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let start = Instant::now();
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "expected {n} requests, got {} after {timeout:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn receive(
+    State(st): State<Arc<ReceiverState>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let delay = *st.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    st.got.lock().unwrap().push(Received {
+        headers,
+        body,
+        path: uri.path().to_string(),
+    });
+    let status = st.script.lock().unwrap().pop_front().unwrap_or(200);
+    (StatusCode::from_u16(status).unwrap(), "ok")
+}
+
+/// Verifies a Standard Webhooks request the way a receiver would, with RustCrypto's HMAC:
+/// some `v1,` entry of the signature header must match.
+pub fn verify_standard(secret: &str, r: &Received) -> bool {
+    let key = B64
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .unwrap();
+    let id = r.header("webhook-id");
+    let ts = r.header("webhook-timestamp");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(&r.body);
+    let expected = format!("v1,{}", B64.encode(mac.finalize().into_bytes()));
+    r.header("webhook-signature")
+        .split(' ')
+        .any(|s| s == expected)
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
