@@ -22,6 +22,27 @@ pub struct OldSecret {
     pub expires_at: i64,
 }
 
+/// Herald's per-endpoint delivery options (stored as one JSON object).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOptions {
+    #[serde(default)]
+    pub format: crate::formats::Format,
+    /// `hmac-header`: the signature header's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_header: Option<String>,
+    /// `hmac-header`: text before the hex signature, e.g. `sha256=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Seconds before each retry; replaces the server's schedule for this endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_schedule: Option<Vec<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub id: String,
@@ -38,6 +59,7 @@ pub struct Endpoint {
     pub headers: serde_json::Map<String, Value>,
     pub metadata: Value,
     pub throttle_rate: Option<i64>,
+    pub options: EndpointOptions,
     pub created_at: i64,
     pub updated_at: i64,
 }

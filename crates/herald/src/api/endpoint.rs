@@ -13,9 +13,10 @@ use super::shapes::{EndpointOut, ListOut, MessageOut, StatsOut};
 use super::{AppState, Principal};
 use crate::clock::{now_ms, parse_rfc3339, rfc3339};
 use crate::dispatch::guard::literal_ip;
+use crate::formats::Format;
 use crate::formats::secret;
 use crate::ids;
-use crate::model::{Endpoint, OldSecret};
+use crate::model::{Endpoint, EndpointOptions, OldSecret};
 use crate::store::{EndpointFields, NewMessage, Order};
 
 /// Headers an endpoint may not set: Herald owns them.
@@ -59,10 +60,101 @@ pub struct EndpointIn {
     pub secret: Option<String>,
     #[serde(default)]
     pub headers: Option<Map<String, Value>>,
+    // Herald's delivery options.
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub signature_header: Option<String>,
+    #[serde(default)]
+    pub signature_prefix: Option<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub retry_schedule: Option<Vec<u64>>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
 }
 
+/// Most entries in a per-endpoint retry schedule.
+const MAX_SCHEDULE: usize = 20;
+/// Longest single retry gap: 7 days.
+const MAX_GAP_SECS: u64 = 7 * 24 * 3600;
+
 impl EndpointIn {
+    /// The delivery options, validated.
+    fn options(&self, errors: &mut Vec<FieldError>) -> EndpointOptions {
+        let format = match self.format.as_deref() {
+            None => Format::Standard,
+            Some(f) => Format::parse(f).unwrap_or_else(|| {
+                errors.push(FieldError::body(
+                    "format",
+                    "must be one of standard, envelope, payload-string, hmac-header",
+                ));
+                Format::Standard
+            }),
+        };
+        if let Some(h) = &self.signature_header {
+            let lower = h.to_ascii_lowercase();
+            if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err()
+                || RESERVED_HEADERS.contains(&lower.as_str())
+            {
+                errors.push(FieldError::body(
+                    "signatureHeader",
+                    "must be a header name Herald does not set itself",
+                ));
+            }
+        }
+        if let Some(p) = &self.signature_prefix {
+            if p.len() > 64 || axum::http::HeaderValue::from_str(p).is_err() {
+                errors.push(FieldError::body(
+                    "signaturePrefix",
+                    "must be at most 64 header-safe characters",
+                ));
+            }
+        }
+        if self
+            .timeout_ms
+            .is_some_and(|t| !(1000..=30_000).contains(&t))
+        {
+            errors.push(FieldError::body(
+                "timeoutMs",
+                "must be between 1000 and 30000",
+            ));
+        }
+        if let Some(s) = &self.retry_schedule {
+            if s.len() > MAX_SCHEDULE {
+                errors.push(FieldError::body(
+                    "retrySchedule",
+                    format!("must have at most {MAX_SCHEDULE} entries"),
+                ));
+            }
+            if s.iter().any(|&g| g > MAX_GAP_SECS) {
+                errors.push(FieldError::body(
+                    "retrySchedule",
+                    "gaps must be at most 604800 seconds",
+                ));
+            }
+        }
+        if let Some(ua) = &self.user_agent {
+            if ua.is_empty() || ua.len() > 256 || axum::http::HeaderValue::from_str(ua).is_err() {
+                errors.push(FieldError::body(
+                    "userAgent",
+                    "must be 1 to 256 header-safe characters",
+                ));
+            }
+        }
+        EndpointOptions {
+            format,
+            signature_header: self.signature_header.clone().filter(|h| !h.is_empty()),
+            signature_prefix: self.signature_prefix.clone().filter(|p| !p.is_empty()),
+            timeout_ms: self.timeout_ms,
+            retry_schedule: self.retry_schedule.clone(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
     fn fields(self, st: &AppState, errors: &mut Vec<FieldError>) -> EndpointFields {
+        let options = self.options(errors);
         check_url(st, &self.url, errors);
         if let Some(uid) = &self.uid {
             check_uid("uid", uid, errors);
@@ -84,6 +176,7 @@ impl EndpointIn {
             disabled: self.disabled.unwrap_or(false),
             metadata,
             throttle_rate: self.throttle_rate,
+            options,
         }
     }
 }
@@ -115,13 +208,41 @@ fn check_url(st: &AppState, raw: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn check_secret(s: &str, errors: &mut Vec<FieldError>) {
-    if !secret::is_valid(s) {
-        errors.push(FieldError::body(
-            "secret",
-            "must be whsec_ followed by base64 of 24 to 64 bytes",
+/// Standard endpoints take `whsec_` (HMAC) or `whsk_` (ed25519) keys; the vendor formats take
+/// any secret string, as their receivers key the HMAC with its UTF-8 bytes.
+fn check_secret(field: &str, s: &str, format: Format, errors: &mut Vec<FieldError>) {
+    let ok = match format {
+        Format::Standard => secret::is_valid(s),
+        _ => !s.is_empty() && s.len() <= 1024,
+    };
+    if !ok {
+        let msg = match format {
+            Format::Standard => {
+                "must be whsec_ + base64 of 24 to 64 bytes, or a whsk_ ed25519 key (use another format for plain secrets)"
+            }
+            _ => "must be 1 to 1024 characters",
+        };
+        errors.push(FieldError::body(field, msg));
+    }
+}
+
+/// A fresh secret for an endpoint of this format (`payload-string` may go unsigned).
+fn default_secret(format: Format) -> String {
+    match format {
+        Format::PayloadString => String::new(),
+        _ => secret::generate(),
+    }
+}
+
+/// A standard endpoint needs a key that signs: refuse switching to it with a plain secret.
+fn check_format_secret(ep: &Endpoint) -> ApiResult<()> {
+    if ep.options.format == Format::Standard && !secret::is_valid(&ep.secret) {
+        return Err(ApiError::field(
+            "format",
+            "the endpoint's secret is not a whsec_ or whsk_ key: rotate it with one first",
         ));
     }
+    Ok(())
 }
 
 /// Validated custom headers: names are HTTP tokens and not ones Herald sets itself.
@@ -188,14 +309,14 @@ pub async fn create(
     let app = st.app(&who, &app_id).await?;
     let mut errors = Vec::new();
     let secret = body.secret.clone();
-    if let Some(s) = &secret {
-        check_secret(s, &mut errors);
-    }
     let headers = body.headers.clone().unwrap_or_default();
     check_headers(&headers, "headers", false, &mut errors);
     let f = body.fields(&st, &mut errors);
+    if let Some(s) = &secret {
+        check_secret("secret", s, f.options.format, &mut errors);
+    }
     finish(errors)?;
-    let secret = secret.unwrap_or_else(secret::generate);
+    let secret = secret.unwrap_or_else(|| default_secret(f.options.format));
     let ep = st
         .store
         .create_endpoint(&app.id, &f, &headers, &secret)
@@ -225,6 +346,7 @@ fn apply(ep: &mut Endpoint, f: EndpointFields) {
     ep.disabled = f.disabled;
     ep.metadata = f.metadata;
     ep.throttle_rate = f.throttle_rate;
+    ep.options = f.options;
 }
 
 /// `PUT`: replaces the endpoint, or creates it (with `ep_id` as its uid) if there is none.
@@ -278,6 +400,18 @@ pub struct EndpointPatch {
     pub metadata: Option<Option<Value>>,
     #[serde(default, alias = "rateLimit", deserialize_with = "double_option")]
     pub throttle_rate: Option<Option<i64>>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub signature_header: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub signature_prefix: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub timeout_ms: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub retry_schedule: Option<Option<Vec<u64>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub user_agent: Option<Option<String>>,
 }
 
 pub async fn patch(
@@ -303,6 +437,23 @@ pub async fn patch(
         throttle_rate: body.throttle_rate.unwrap_or(ep.throttle_rate),
         secret: None,
         headers: None,
+        format: Some(
+            body.format
+                .unwrap_or_else(|| format_name(ep.options.format)),
+        ),
+        signature_header: body
+            .signature_header
+            .unwrap_or_else(|| ep.options.signature_header.clone()),
+        signature_prefix: body
+            .signature_prefix
+            .unwrap_or_else(|| ep.options.signature_prefix.clone()),
+        timeout_ms: body.timeout_ms.unwrap_or(ep.options.timeout_ms),
+        retry_schedule: body
+            .retry_schedule
+            .unwrap_or_else(|| ep.options.retry_schedule.clone()),
+        user_agent: body
+            .user_agent
+            .unwrap_or_else(|| ep.options.user_agent.clone()),
     };
     let mut errors = Vec::new();
     let f = input.fields(&st, &mut errors);
@@ -311,6 +462,7 @@ pub async fn patch(
     if clear_uid {
         ep.uid = None;
     }
+    check_format_secret(&ep)?;
     Ok(Json(EndpointOut::from(&st.store.save_endpoint(&ep).await?)))
 }
 
@@ -398,7 +550,8 @@ pub async fn get_secret(
     Path((app_id, ep_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
-    Ok(Json(json!({"key": ep.secret})))
+    // For an ed25519 key this is the public half: receivers verify without holding the secret.
+    Ok(Json(json!({"key": secret::shown(&ep.secret)})))
 }
 
 #[derive(Deserialize)]
@@ -424,7 +577,7 @@ pub async fn rotate_secret(
     let mut ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
     let mut errors = Vec::new();
     if let Some(k) = &body.key {
-        check_secret(k, &mut errors);
+        check_secret("key", k, ep.options.format, &mut errors);
     }
     let grace = body.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
     if !(0..=604_800).contains(&grace) {
@@ -445,7 +598,7 @@ pub async fn rotate_secret(
         });
     }
     st.store.save_endpoint(&ep).await?;
-    Ok(Json(json!({"key": new})))
+    Ok(Json(json!({"key": secret::shown(&new)})))
 }
 
 // ---- stats, recovery, examples ----------------------------------------------------------
@@ -569,4 +722,11 @@ fn first_example(schemas: &Value) -> Option<Value> {
         .values()
         .filter_map(|s| s.get("examples")?.as_array()?.first().cloned())
         .find(Value::is_object)
+}
+
+fn format_name(f: Format) -> String {
+    serde_json::to_value(f)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "standard".into())
 }

@@ -7,7 +7,8 @@ use serde_json::value::RawValue;
 
 use crate::clock::rfc3339;
 use crate::model::{
-    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, EventType, Message,
+    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EndpointOptions, EndpointStats,
+    EventType, Message,
 };
 use crate::store::PageOut;
 
@@ -82,6 +83,9 @@ pub struct EndpointOut {
     /// Herald: why the endpoint was disabled automatically, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
+    /// Herald: wire format and delivery policy.
+    #[serde(flatten)]
+    pub options: EndpointOptions,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -106,6 +110,7 @@ impl From<&Endpoint> for EndpointOut {
             } else {
                 None
             },
+            options: e.options.clone(),
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }

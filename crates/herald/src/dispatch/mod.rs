@@ -161,6 +161,12 @@ impl Dispatcher {
                     }
                 },
             };
+            let timeout = self.timeout_of(ep);
+            if timeout > self.timeout {
+                // The claim's lease assumed the default timeout: this endpoint waits longer.
+                let until = now_ms() + (timeout + LEASE_MARGIN).as_millis() as i64;
+                self.store.extend_lease(&c, until).await?;
+            }
             let this = self.clone();
             let (msg, ep) = (msg.clone(), ep.clone());
             tokio::spawn(async move {
@@ -195,6 +201,7 @@ impl Dispatcher {
     /// One attempt: build the request, send it, record the outcome.
     async fn deliver(&self, c: Claimed, msg: &Message, ep: &Endpoint) {
         let started = now_ms();
+        let timeout = self.timeout_of(ep);
         let outcome = match &msg.payload {
             None => Outcome {
                 status_code: 0,
@@ -204,27 +211,25 @@ impl Dispatcher {
                 retry_after: None,
             },
             Some(payload) => {
-                let headers = request_headers(msg, ep, payload.as_bytes(), started / 1000);
-                self.sender
-                    .send(
-                        &ep.url,
-                        &headers,
-                        payload.clone().into_bytes(),
-                        self.timeout,
-                    )
-                    .await
+                let (body, headers) = build_request(msg, payload, ep, started);
+                self.sender.send(&ep.url, &headers, body, timeout).await
             }
         };
+        let schedule = ep
+            .options
+            .retry_schedule
+            .as_deref()
+            .unwrap_or(&self.schedule);
         let tries_done = c.tries + 1;
         let next = if outcome.success() {
             NextStep::Delivered
         } else if outcome.status_code == 410 {
             NextStep::Failed
         } else {
-            match schedule::next_delay_ms(&self.schedule, tries_done) {
+            match schedule::next_delay_ms(schedule, tries_done) {
                 None => NextStep::Failed,
                 Some(delay) => {
-                    let delay = honour_retry_after(&self.schedule, &outcome, delay);
+                    let delay = honour_retry_after(schedule, &outcome, delay);
                     NextStep::RetryAt(now_ms() + delay)
                 }
             }
@@ -261,6 +266,13 @@ impl Dispatcher {
             }
         }
     }
+
+    fn timeout_of(&self, ep: &Endpoint) -> Duration {
+        ep.options
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.timeout)
+    }
 }
 
 /// A `Retry-After` on 429 or 503 delays the retry to at least that long, capped at the largest
@@ -275,18 +287,45 @@ fn honour_retry_after(schedule: &[u64], o: &Outcome, delay_ms: i64) -> i64 {
     }
 }
 
-/// The headers of a delivery request: the endpoint's own, then Herald's (which win).
-fn request_headers(msg: &Message, ep: &Endpoint, body: &[u8], ts: i64) -> Vec<(String, String)> {
+/// The body and headers of a delivery request: the endpoint's own headers, then Herald's
+/// (which win), then the format's signature headers.
+fn build_request(
+    msg: &Message,
+    payload: &str,
+    ep: &Endpoint,
+    now: i64,
+) -> (Vec<u8>, Vec<(String, String)>) {
+    let created_at = crate::clock::rfc3339(msg.created_at);
+    let secrets = ep.signing_secrets(now);
+    let rendered = formats::render(
+        &formats::Outgoing {
+            msg_id: &msg.id,
+            event_id: msg.event_id.as_deref(),
+            created_at: &created_at,
+            payload,
+            timestamp: now / 1000,
+        },
+        &formats::Signing {
+            format: ep.options.format,
+            secrets: &secrets,
+            header: ep.options.signature_header.as_deref(),
+            prefix: ep.options.signature_prefix.as_deref(),
+        },
+    );
     let mut h: Vec<(String, String)> = ep
         .headers
         .iter()
         .filter_map(|(k, v)| v.as_str().map(|v| (k.to_ascii_lowercase(), v.to_string())))
         .collect();
     h.push(("content-type".into(), "application/json".into()));
-    h.push(("user-agent".into(), DEFAULT_USER_AGENT.into()));
-    let secrets = ep.signing_secrets(now_ms());
-    h.extend(formats::standard::headers(&secrets, &msg.id, ts, body));
-    h
+    let ua = ep
+        .options
+        .user_agent
+        .as_deref()
+        .unwrap_or(DEFAULT_USER_AGENT);
+    h.push(("user-agent".into(), ua.to_string()));
+    h.extend(rendered.headers);
+    (rendered.body, h)
 }
 
 fn dedup(mut v: Vec<String>) -> Vec<String> {

@@ -5,6 +5,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ring::rand::{SecureRandom, SystemRandom};
 
 pub const PREFIX: &str = "whsec_";
+/// An ed25519 signing key: base64 of the 32-byte seed followed by the 32-byte public key.
+pub const ED25519_PREFIX: &str = "whsk_";
+/// An ed25519 public key, as `GET .../secret` shows it for `whsk_` endpoints.
+pub const PUBLIC_PREFIX: &str = "whpk_";
 
 /// Random bytes from the system's secure generator.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -27,9 +31,31 @@ pub fn decode(secret: &str) -> Option<Vec<u8>> {
     B64.decode(body).ok()
 }
 
-/// Whether `s` is acceptable as a standard secret: Svix's pattern
+/// The ed25519 key pair of a `whsk_` secret, if `s` is one and it is consistent.
+pub fn ed25519_key(s: &str) -> Option<ring::signature::Ed25519KeyPair> {
+    let bytes = B64.decode(s.strip_prefix(ED25519_PREFIX)?).ok()?;
+    if bytes.len() != 64 {
+        return None;
+    }
+    ring::signature::Ed25519KeyPair::from_seed_and_public_key(&bytes[..32], &bytes[32..]).ok()
+}
+
+/// What `GET .../secret` shows: the public key for ed25519 secrets, the secret itself otherwise.
+pub fn shown(s: &str) -> String {
+    use ring::signature::KeyPair;
+    match ed25519_key(s) {
+        Some(k) => format!("{PUBLIC_PREFIX}{}", B64.encode(k.public_key().as_ref())),
+        None => s.to_string(),
+    }
+}
+
+/// Whether `s` is acceptable as a standard-format secret: a valid `whsk_` ed25519 key, or
+/// Svix's `whsec_` pattern: Svix's pattern
 /// `^(whsec_)?[a-zA-Z0-9+/=]{32,100}$`, decoding to 24..=64 bytes.
 pub fn is_valid(s: &str) -> bool {
+    if s.starts_with(ED25519_PREFIX) {
+        return ed25519_key(s).is_some();
+    }
     let body = s.strip_prefix(PREFIX).unwrap_or(s);
     (32..=100).contains(&body.len())
         && body
@@ -49,6 +75,19 @@ mod tests {
         assert!(is_valid(&s), "{s}");
         assert_eq!(decode(&s).map(|k| k.len()), Some(32));
         assert_ne!(generate(), s);
+    }
+
+    #[test]
+    fn ed25519_public_key_is_shown() {
+        let sk = "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==";
+        assert!(is_valid(sk));
+        assert_eq!(
+            shown(sk),
+            "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4="
+        );
+        // A seed with someone else's public key is refused.
+        let bad = "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbcAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
+        assert!(!is_valid(bad));
     }
 
     #[test]

@@ -6,10 +6,20 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{hmac_sha256, secret};
 
-/// The `v1,...` signature of one secret, or `None` if the secret does not decode.
+/// The signature entry of one secret: `v1,<HMAC>` for `whsec_` secrets, `v1a,<ed25519>` for
+/// `whsk_` keys; `None` if the secret does not decode.
 pub fn sign(secret_str: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
-    let key = secret::decode(secret_str)?;
     let ts = timestamp.to_string();
+    if let Some(pair) = secret::ed25519_key(secret_str) {
+        let mut signed = Vec::with_capacity(msg_id.len() + ts.len() + body.len() + 2);
+        signed.extend_from_slice(msg_id.as_bytes());
+        signed.push(b'.');
+        signed.extend_from_slice(ts.as_bytes());
+        signed.push(b'.');
+        signed.extend_from_slice(body);
+        return Some(format!("v1a,{}", B64.encode(pair.sign(&signed).as_ref())));
+    }
+    let key = secret::decode(secret_str)?;
     let mac = hmac_sha256(&key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]);
     Some(format!("v1,{}", B64.encode(mac)))
 }
@@ -53,6 +63,23 @@ mod tests {
         assert_eq!(
             sig.as_deref(),
             Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        );
+    }
+
+    /// The ed25519 vector of DESIGN.md (checked independently there).
+    #[test]
+    fn ed25519_vector() {
+        let sig = sign(
+            "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(
+            sig.as_deref(),
+            Some(
+                "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg=="
+            )
         );
     }
 

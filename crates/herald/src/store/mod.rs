@@ -45,6 +45,7 @@ pub struct EndpointFields {
     pub disabled: bool,
     pub metadata: Value,
     pub throttle_rate: Option<i64>,
+    pub options: crate::model::EndpointOptions,
 }
 
 #[derive(Debug, Clone)]

@@ -69,6 +69,7 @@ fn endpoint_from(r: &SqliteRow) -> StoreResult<Endpoint> {
         headers: from_json(r.try_get("headers")?).unwrap_or_default(),
         metadata: from_json(r.try_get("metadata")?).unwrap_or(Value::Object(Default::default())),
         throttle_rate: r.try_get("throttle_rate")?,
+        options: from_json(r.try_get("options")?).unwrap_or_default(),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -363,8 +364,8 @@ impl Store {
         let id = ids::new_id(ids::ENDPOINT);
         let res = sqlx::query(
             "INSERT INTO endpoints (id, app_id, uid, url, description, secret, event_types, channels,
-                disabled, headers, metadata, throttle_rate, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                disabled, headers, metadata, throttle_rate, options, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(app_id)
@@ -378,6 +379,7 @@ impl Store {
         .bind(to_json(headers))
         .bind(to_json(&f.metadata))
         .bind(f.throttle_rate)
+        .bind(to_json(&f.options))
         .bind(now)
         .bind(now)
         .execute(&self.write)
@@ -425,7 +427,7 @@ impl Store {
         let res = sqlx::query(
             "UPDATE endpoints SET uid = ?, url = ?, description = ?, secret = ?, old_secrets = ?,
                 event_types = ?, channels = ?, disabled = ?, disabled_reason = ?, headers = ?,
-                metadata = ?, throttle_rate = ?, updated_at = ?
+                metadata = ?, throttle_rate = ?, options = ?, updated_at = ?
              WHERE id = ? AND app_id = ?",
         )
         .bind(&ep.uid)
@@ -440,6 +442,7 @@ impl Store {
         .bind(to_json(&ep.headers))
         .bind(to_json(&ep.metadata))
         .bind(ep.throttle_rate)
+        .bind(to_json(&ep.options))
         .bind(crate::clock::now_ms())
         .bind(&ep.id)
         .bind(&ep.app_id)
@@ -970,6 +973,18 @@ impl Store {
                 .fetch_one(&self.write)
                 .await?,
         )
+    }
+
+    /// Extends the lease of claimed deliveries (their endpoint's timeout is longer than the
+    /// default one the claim assumed).
+    pub async fn extend_lease(&self, c: &Claimed, lease_until: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE deliveries SET lease_until = ? WHERE id = ? AND lease_token = ?")
+            .bind(lease_until)
+            .bind(&c.delivery_id)
+            .bind(c.lease_token)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     /// Puts a claimed delivery back without an attempt (e.g. its endpoint is busy).
