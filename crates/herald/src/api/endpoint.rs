@@ -104,13 +104,13 @@ impl EndpointIn {
                 ));
             }
         }
-        if let Some(p) = &self.signature_prefix {
-            if p.len() > 64 || axum::http::HeaderValue::from_str(p).is_err() {
-                errors.push(FieldError::body(
-                    "signaturePrefix",
-                    "must be at most 64 header-safe characters",
-                ));
-            }
+        if let Some(p) = &self.signature_prefix
+            && (p.len() > 64 || axum::http::HeaderValue::from_str(p).is_err())
+        {
+            errors.push(FieldError::body(
+                "signaturePrefix",
+                "must be at most 64 header-safe characters",
+            ));
         }
         if self
             .timeout_ms
@@ -135,13 +135,13 @@ impl EndpointIn {
                 ));
             }
         }
-        if let Some(ua) = &self.user_agent {
-            if ua.is_empty() || ua.len() > 256 || axum::http::HeaderValue::from_str(ua).is_err() {
-                errors.push(FieldError::body(
-                    "userAgent",
-                    "must be 1 to 256 header-safe characters",
-                ));
-            }
+        if let Some(ua) = &self.user_agent
+            && (ua.is_empty() || ua.len() > 256 || axum::http::HeaderValue::from_str(ua).is_err())
+        {
+            errors.push(FieldError::body(
+                "userAgent",
+                "must be 1 to 256 header-safe characters",
+            ));
         }
         EndpointOptions {
             format,

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use herald::{Application, Config};
@@ -135,6 +136,9 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub path: String,
+    pub method: String,
+    /// When the request arrived (before any scripted delay).
+    pub at: Instant,
 }
 
 impl Received {
@@ -149,11 +153,17 @@ impl Received {
     }
 }
 
+/// One scripted answer: a status and extra response headers.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
 #[derive(Default)]
 struct ReceiverState {
     got: Mutex<Vec<Received>>,
-    /// Statuses to answer with, in order; 200 once empty.
-    script: Mutex<VecDeque<u16>>,
+    /// Answers to give, in order; 200 once empty.
+    script: Mutex<VecDeque<Reply>>,
     delay: Mutex<Duration>,
 }
 
@@ -168,7 +178,7 @@ impl Receiver {
     pub async fn start() -> Self {
         let state = Arc::new(ReceiverState::default());
         let app = Router::new()
-            .route("/{*path}", post(receive))
+            .route("/{*path}", any(receive))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -186,7 +196,22 @@ impl Receiver {
             .script
             .lock()
             .unwrap()
-            .extend(statuses.iter().copied());
+            .extend(statuses.iter().map(|&status| Reply {
+                status,
+                headers: Vec::new(),
+            }));
+    }
+
+    /// Answer the next request (after those already scripted) with this status and these
+    /// response headers, e.g. `Retry-After` or `Location`.
+    pub fn script_with_headers(&self, status: u16, headers: &[(&str, &str)]) {
+        self.state.script.lock().unwrap().push_back(Reply {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        });
     }
 
     pub fn set_delay(&self, d: Duration) {
@@ -217,10 +242,12 @@ impl Receiver {
 
 async fn receive(
     State(st): State<Arc<ReceiverState>>,
+    method: Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
+) -> Response {
+    let at = Instant::now();
     let delay = *st.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -229,9 +256,21 @@ async fn receive(
         headers,
         body,
         path: uri.path().to_string(),
+        method: method.to_string(),
+        at,
     });
-    let status = st.script.lock().unwrap().pop_front().unwrap_or(200);
-    (StatusCode::from_u16(status).unwrap(), "ok")
+    let reply = st.script.lock().unwrap().pop_front().unwrap_or(Reply {
+        status: 200,
+        headers: Vec::new(),
+    });
+    let mut extra = HeaderMap::new();
+    for (k, v) in &reply.headers {
+        extra.insert(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    (StatusCode::from_u16(reply.status).unwrap(), extra, "ok").into_response()
 }
 
 /// Verifies a Standard Webhooks request the way a receiver would, with RustCrypto's HMAC:

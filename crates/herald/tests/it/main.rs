@@ -4,5 +4,6 @@
 mod api;
 mod crash;
 mod delivery;
+mod formats;
 mod helpers;
 mod sdk;
