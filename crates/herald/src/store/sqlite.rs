@@ -143,6 +143,25 @@ fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
+/// The rows of `table` (a constant name) with these ids.
+async fn rows_by_ids(
+    table: &str,
+    ids: &[String],
+    pool: &SqlitePool,
+) -> StoreResult<Vec<SqliteRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(&format!(
+        "SELECT * FROM {table} WHERE id IN ({})",
+        marks(ids.len())
+    ));
+    for i in ids {
+        sql.text(i.clone());
+    }
+    Ok(sql.fetch_all(pool).await?)
+}
+
 /// A dynamically built query: SQL text plus its bound values, in order.
 #[derive(Default)]
 struct Sql {
@@ -485,17 +504,7 @@ impl Store {
 
     /// Endpoints by id, fresh from the writer (so a change applies to the very next delivery).
     pub async fn endpoints_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Endpoint>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = Sql::new(&format!(
-            "SELECT * FROM endpoints WHERE id IN ({})",
-            marks(ids.len())
-        ));
-        for i in ids {
-            sql.text(i.clone());
-        }
-        let rows = sql.fetch_all(&self.write).await?;
+        let rows = rows_by_ids("endpoints", ids, &self.write).await?;
         rows.iter().map(endpoint_from).collect()
     }
 
@@ -696,17 +705,7 @@ impl Store {
     }
 
     pub async fn messages_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Message>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = Sql::new(&format!(
-            "SELECT * FROM messages WHERE id IN ({})",
-            marks(ids.len())
-        ));
-        for i in ids {
-            sql.text(i.clone());
-        }
-        let rows = sql.fetch_all(&self.read).await?;
+        let rows = rows_by_ids("messages", ids, &self.read).await?;
         rows.iter().map(message_from).collect()
     }
 
