@@ -28,6 +28,8 @@ async fn start_node(db: &Path, port: u16) -> Child {
         .env("HERALD_ALLOW_TARGETS", "127.0.0.1/32")
         .env("HERALD_RETRY_SCHEDULE", "1,1,1")
         .env("HERALD_REQUEST_TIMEOUT_MS", "2000")
+        // Few deliveries in flight, so most are still queued when the node is killed.
+        .env("HERALD_MAX_IN_FLIGHT_PER_ENDPOINT", "8")
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -62,7 +64,7 @@ async fn sigkill_after_202_loses_nothing() {
     let client = client();
     let rx = Receiver::start().await;
     // A slow receiver keeps most deliveries queued or in flight when the node dies.
-    rx.set_delay(Duration::from_millis(200));
+    rx.set_delay(Duration::from_millis(500));
 
     let app: Value = client
         .post(format!("{base}/app"))
