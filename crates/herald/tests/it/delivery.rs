@@ -53,11 +53,7 @@ async fn delivers_signed_payload_bytes_exactly() {
     assert!((ts - chrono::Utc::now().timestamp()).abs() < 30);
 
     let id = msg["id"].as_str().unwrap();
-    let attempts = eventually("the attempt to be logged", WAIT, || async {
-        let a = app.attempts(&a, id).await;
-        (!a.is_empty()).then_some(a)
-    })
-    .await;
+    let attempts = app.wait_attempts(&a, id, 1).await;
     assert_eq!(attempts[0]["status"], 0);
     assert_eq!(attempts[0]["responseStatusCode"], 200);
     assert_eq!(attempts[0]["endpointId"], ep.as_str());
@@ -134,11 +130,8 @@ async fn retries_after_a_500_then_succeeds() {
         "stable id across retries"
     );
     let id = msg["id"].as_str().unwrap();
-    let attempts = eventually("two attempts", WAIT, || async {
-        let a = app.attempts(&a, id).await;
-        (a.len() == 2).then_some(a)
-    })
-    .await;
+    let attempts = app.wait_attempts(&a, id, 2).await;
+    assert_eq!(attempts.len(), 2);
     // Newest first.
     assert_eq!(attempts[0]["responseStatusCode"], 200);
     assert_eq!(attempts[0]["status"], 0);
@@ -243,11 +236,8 @@ async fn resend_makes_a_manual_attempt() {
     let got = rx.wait_for(2, WAIT).await;
     assert_eq!(got[1].body, got[0].body);
     assert!(verify_standard(&secret, &got[1]));
-    let attempts = eventually("two attempts", WAIT, || async {
-        let v = app.attempts(&a, id).await;
-        (v.len() == 2).then_some(v)
-    })
-    .await;
+    let attempts = app.wait_attempts(&a, id, 2).await;
+    assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0]["triggerType"], 1);
     assert_eq!(attempts[1]["triggerType"], 0);
     let (s, one) = app
@@ -401,11 +391,7 @@ async fn ssrf_guard_blocks_private_targets_without_allow_list() {
         .publish(&a, json!({"eventType": "x.y", "payload": {}}))
         .await;
     let id = msg["id"].as_str().unwrap();
-    let attempts = eventually("a failed attempt", WAIT, || async {
-        let v = app.attempts(&a, id).await;
-        (!v.is_empty()).then_some(v)
-    })
-    .await;
+    let attempts = app.wait_attempts(&a, id, 1).await;
     assert_eq!(attempts[0]["status"], 2);
     assert_eq!(attempts[0]["responseStatusCode"], 0);
     assert_eq!(attempts[0]["endpointId"], ep.as_str());

@@ -784,11 +784,7 @@ async fn per_endpoint_timeout_cuts_a_slow_receiver_short() {
         .publish(&a, json!({"eventType": "x.y", "payload": {"k": 1}}))
         .await;
     let id = msg["id"].as_str().unwrap();
-    let attempts = eventually("the timed-out attempt to be logged", WAIT, || async {
-        let v = app.attempts(&a, id).await;
-        (!v.is_empty()).then_some(v)
-    })
-    .await;
+    let attempts = app.wait_attempts(&a, id, 1).await;
     let took = start.elapsed();
     assert_eq!(attempts[0]["status"], 2, "{attempts:?}");
     assert_eq!(attempts[0]["responseStatusCode"], 0, "{attempts:?}");
@@ -904,11 +900,7 @@ async fn gone_disables_the_endpoint_at_once() {
     .await;
     let reason = out["disabledReason"].as_str().unwrap_or("");
     assert!(!reason.is_empty(), "a disabledReason is given: {out}");
-    let attempts = eventually("the 410 attempt", WAIT, || async {
-        let v = app.attempts(&a, id).await;
-        (!v.is_empty()).then_some(v)
-    })
-    .await;
+    let attempts = app.wait_attempts(&a, id, 1).await;
     assert_eq!(attempts[0]["responseStatusCode"], 410);
     assert_eq!(attempts[0]["status"], 2);
 
@@ -933,11 +925,7 @@ async fn a_redirect_is_a_failure_and_is_not_followed() {
         .publish(&a, json!({"eventType": "x.y", "payload": {"k": 1}}))
         .await;
     let id = msg["id"].as_str().unwrap();
-    let attempts = eventually("a failed try and a successful retry", WAIT, || async {
-        let v = app.attempts(&a, id).await;
-        (v.len() >= 2).then_some(v)
-    })
-    .await;
+    let attempts = app.wait_attempts(&a, id, 2).await;
     // Newest first.
     assert_eq!(attempts[1]["responseStatusCode"], 302);
     assert_eq!(attempts[1]["status"], 2);

@@ -122,6 +122,19 @@ impl TestApp {
         b
     }
 
+    /// Polls until a message has at least `n` attempts, and returns them newest first.
+    pub async fn wait_attempts(&self, app: &str, msg: &str, n: usize) -> Vec<Value> {
+        eventually(
+            &format!("{n} attempt(s) of {msg}"),
+            Duration::from_secs(15),
+            || async {
+                let v = self.attempts(app, msg).await;
+                (v.len() >= n).then_some(v)
+            },
+        )
+        .await
+    }
+
     /// The attempts of a message, newest first.
     pub async fn attempts(&self, app: &str, msg: &str) -> Vec<Value> {
         let (s, b) = self.get(&format!("/app/{app}/attempt/msg/{msg}")).await;
