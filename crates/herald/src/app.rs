@@ -28,8 +28,6 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
-    DatabaseUrl(String),
 }
 
 /// A built node, listening but not yet serving.
@@ -39,20 +37,18 @@ pub struct Application {
     dispatcher: Arc<Dispatcher>,
 }
 
-/// `sqlite://herald.db`, `sqlite:herald.db` or a bare path, as an sqlx SQLite URL.
-pub fn sqlite_url(url: &str) -> Result<String, StartError> {
-    if url.starts_with("sqlite:") {
-        Ok(url.to_string())
-    } else if url.contains("://") {
-        Err(StartError::DatabaseUrl(url.to_string()))
+/// A bare path means a SQLite file; URLs (`sqlite://`, `postgres://`) pass through.
+pub fn database_url(url: &str) -> String {
+    if url.contains(':') {
+        url.to_string()
     } else {
-        Ok(format!("sqlite://{url}"))
+        format!("sqlite://{url}")
     }
 }
 
 /// Opens the database named in `cfg` and runs its migrations.
 pub async fn open_store(cfg: &Config) -> Result<Store, StartError> {
-    Ok(Store::connect(&sqlite_url(&cfg.database_url)?).await?)
+    Ok(Store::connect(&database_url(&cfg.database_url)).await?)
 }
 
 /// The hash of the operator token: the configured one, or one generated on the very first start,
@@ -126,6 +122,9 @@ impl Application {
         };
         let dispatcher = tokio::spawn(self.dispatcher.clone().run(stopped()));
         let pruner = tokio::spawn(prune_loop(self.state.store.clone()));
+        let store = self.state.store.clone();
+        let wake = self.state.wake.clone();
+        let wakeups = tokio::spawn(async move { store.forward_wakeups(wake).await });
         let router = api::router(self.state);
         // Trailing slashes are trimmed before routing, so `/app/` and `/app` are the same.
         let service = NormalizePathLayer::trim_trailing_slash().layer(router);
@@ -140,6 +139,7 @@ impl Application {
         .with_graceful_shutdown(stopped())
         .await;
         pruner.abort();
+        wakeups.abort();
         let _ = dispatcher.await;
         result
     }

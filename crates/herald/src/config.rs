@@ -14,7 +14,8 @@ pub struct Config {
     #[arg(long, env = "HERALD_LISTEN", default_value = "127.0.0.1:8071")]
     pub listen: SocketAddr,
 
-    /// Database: `sqlite://path` (created if missing).
+    /// Database: `sqlite://PATH` (a file, created if missing) or `postgres://USER:PASS@HOST/DB`
+    /// (several nodes may share one PostgreSQL database).
     #[arg(
         long,
         env = "HERALD_DATABASE_URL",

@@ -1,37 +1,60 @@
-//! Schema migrations, embedded in the binary: each runs once, in order, inside a transaction,
-//! and is recorded in `herald_migrations`.
+//! Schema migrations, embedded in the binary, one list per backend: each runs once, in order,
+//! inside a transaction, and is recorded in `herald_migrations`. On PostgreSQL an advisory lock
+//! makes nodes that start together take turns.
 
-use sqlx::{AssertSqlSafe, SqlitePool};
+use sqlx::AssertSqlSafe;
 
 use super::StoreResult;
+use super::db::{Db, Tx, q};
 
-/// `(version, SQL)`, in order. Never edit a released migration: add a new one.
+/// `(version, SQL)`, in order. Never edit a released migration: add a new one, to both lists.
 const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
 
-pub async fn run_sqlite(pool: &SqlitePool) -> StoreResult<()> {
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS herald_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-    )
-    .execute(pool)
-    .await?;
-    for (version, sql) in SQLITE {
-        let mut tx = pool.begin().await?;
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM herald_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
+/// Any constant: the key of the advisory lock migrations hold on PostgreSQL.
+const PG_MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
+
+pub(super) async fn run(db: &Db) -> StoreResult<()> {
+    let list = if db.is_pg() { POSTGRES } else { SQLITE };
+    for (version, sql) in list {
+        let mut tx = db.begin().await?;
+        if db.is_pg() {
+            tx.exec(q("SELECT pg_advisory_xact_lock(?)").bind(PG_MIGRATION_LOCK))
                 .await?;
+        }
+        tx.exec(q(
+            "CREATE TABLE IF NOT EXISTS herald_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        ))
+        .await?;
+        let done = tx
+            .opt(q("SELECT version FROM herald_migrations WHERE version = ?").bind(*version))
+            .await?;
         if done.is_some() {
+            tx.rollback().await?;
             continue;
         }
-        sqlx::raw_sql(AssertSqlSafe(*sql)).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO herald_migrations (version, applied_at) VALUES (?, ?)")
-            .bind(version)
-            .bind(crate::clock::now_ms())
-            .execute(&mut *tx)
-            .await?;
+        raw(&mut tx, sql).await?;
+        tx.exec(
+            q("INSERT INTO herald_migrations (version, applied_at) VALUES (?, ?)")
+                .bind(*version)
+                .bind(crate::clock::now_ms()),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
+
+/// Runs a script of several statements.
+async fn raw(tx: &mut Tx, sql: &'static str) -> StoreResult<()> {
+    match tx {
+        Tx::Sqlite(t) => {
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await?;
+        }
+        Tx::Pg(t) => {
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await?;
+        }
     }
     Ok(())
 }

@@ -1,14 +1,48 @@
 //! Durable state. [`Store`] is Herald's only door to the database: the API and the dispatcher
-//! never write SQL themselves.
+//! never write SQL themselves. Every feature runs on both backends, SQLite (one file, zero set-up)
+//! and PostgreSQL (several nodes on one database), through the same code; see `db.rs`.
 
+mod catalog;
+mod commit;
+mod connect;
+mod db;
+mod endpoints;
+mod listen;
+mod messages;
 mod migrate;
 mod page;
-mod sqlite;
+mod queue;
+mod rows;
 
 pub use page::{Order, Page, PageOut};
-pub use sqlite::Store;
 
 use serde_json::Value;
+
+/// Herald's durable state, on SQLite or PostgreSQL. Cheap to clone (pools and a channel).
+#[derive(Clone)]
+pub struct Store {
+    db: db::Db,
+    /// The group committer: publishes and attempt records share transactions (and fsyncs).
+    writer: commit::Writer,
+}
+
+impl Store {
+    /// The name of the backend, for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        if self.db.is_pg() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+}
+
+/// A duplicate `eventId` is refused for this long, as Svix does.
+pub(crate) const EVENT_ID_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.is_unique_violation())
+}
 
 /// What can go wrong in the store, independent of HTTP.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +55,10 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    Url(String),
+    #[error("the store is shutting down")]
+    Closed,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

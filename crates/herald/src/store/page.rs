@@ -44,6 +44,19 @@ impl Page {
         (cond, dir, cursor, backwards)
     }
 
+    /// Appends the cursor condition, order and limit on `key` to a query; returns whether the
+    /// rows come back reversed (to pass to [`Page::finish`]).
+    pub(super) fn apply(&self, sql: &mut super::db::Sql, key: &str) -> bool {
+        let (cond, dir, cursor, backwards) = self.plan(key);
+        sql.push(&format!(" AND {cond}"));
+        if let Some(c) = cursor {
+            sql.arg(c);
+        }
+        sql.push(&format!(" ORDER BY {key} {dir} LIMIT ?"))
+            .arg(self.limit + 1);
+        backwards
+    }
+
     /// Builds the page from `limit + 1` fetched rows.
     pub(crate) fn finish<T>(
         &self,

@@ -1,0 +1,69 @@
+//! Opening a store: pools, pragmas, migrations and the group committer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::db::Db;
+use super::{Store, StoreError, StoreResult, commit, migrate};
+
+/// PostgreSQL connections per node: the committer, the dispatcher's claims and the API's reads.
+const PG_POOL_SIZE: u32 = 16;
+
+impl Store {
+    /// Opens the database at `url` (`sqlite:PATH`, `sqlite://PATH` or `postgres://...`), creating
+    /// a SQLite file if missing, and brings its schema up to date.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let db = if url.starts_with("sqlite:") {
+            open_sqlite(url).await?
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            open_postgres(url).await?
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        let writer = commit::Writer::start(db.clone());
+        Ok(Store { db, writer })
+    }
+}
+
+async fn open_sqlite(url: &str) -> StoreResult<Db> {
+    let opts = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a commit is on disk before the API answers 202, even across a power cut.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true);
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(opts.clone())
+        .await?;
+    // The schema must exist before read-only connections open the file.
+    migrate::run(&Db::Sqlite {
+        write: write.clone(),
+        read: write.clone(),
+    })
+    .await?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(opts.read_only(true))
+        .await?;
+    Ok(Db::Sqlite { write, read })
+}
+
+async fn open_postgres(url: &str) -> StoreResult<Db> {
+    let opts = PgConnectOptions::from_str(url)?.application_name("herald");
+    let pool = PgPoolOptions::new()
+        .max_connections(PG_POOL_SIZE)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(opts)
+        .await?;
+    let db = Db::Postgres(pool);
+    migrate::run(&db).await?;
+    Ok(db)
+}

@@ -1,0 +1,166 @@
+//! Endpoints of an application.
+
+use serde_json::Value;
+
+use super::db::{marks, q};
+use super::rows::{self, to_json};
+use super::{EndpointFields, Page, PageOut, Store, StoreError, StoreResult, is_unique_violation};
+use crate::ids;
+use crate::model::Endpoint;
+
+fn uid_conflict(e: StoreError) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Conflict("An endpoint with this uid already exists".into())
+    } else {
+        e
+    }
+}
+
+impl Store {
+    pub async fn create_endpoint(
+        &self,
+        app_id: &str,
+        f: &EndpointFields,
+        headers: &serde_json::Map<String, Value>,
+        secret: &str,
+    ) -> StoreResult<Endpoint> {
+        let now = crate::clock::now_ms();
+        let id = ids::new_id(ids::ENDPOINT);
+        self.db
+            .exec(
+                q(
+                    "INSERT INTO endpoints (id, app_id, uid, url, description, secret, event_types,
+                      channels, disabled, headers, metadata, throttle_rate, options, created_at,
+                      updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&id)
+                .bind(app_id)
+                .bind(&f.uid)
+                .bind(&f.url)
+                .bind(&f.description)
+                .bind(secret)
+                .bind(f.event_types.as_ref().map(to_json))
+                .bind(f.channels.as_ref().map(to_json))
+                .bind(f.disabled)
+                .bind(to_json(headers))
+                .bind(to_json(&f.metadata))
+                .bind(f.throttle_rate)
+                .bind(to_json(&f.options))
+                .bind(now)
+                .bind(now),
+            )
+            .await
+            .map_err(uid_conflict)?;
+        self.get_endpoint(app_id, &id).await
+    }
+
+    /// Looks an endpoint of `app_id` up by id or uid.
+    pub async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> StoreResult<Endpoint> {
+        let row = self
+            .db
+            .opt(
+                q("SELECT * FROM endpoints WHERE app_id = ? AND (id = ? OR uid = ?) LIMIT 1")
+                    .bind(app_id)
+                    .bind(id_or_uid)
+                    .bind(id_or_uid),
+            )
+            .await?
+            .ok_or(StoreError::NotFound("endpoint"))?;
+        rows::endpoint(&row)
+    }
+
+    pub async fn list_endpoints(
+        &self,
+        app_id: &str,
+        page: &Page,
+    ) -> StoreResult<PageOut<Endpoint>> {
+        let mut sql = q("SELECT * FROM endpoints WHERE app_id = ?").bind(app_id);
+        let back = page.apply(&mut sql, "id");
+        let list = rows::each(&self.db.all(sql).await?, rows::endpoint)?;
+        Ok(page.finish(list, back, |e| e.id.clone()))
+    }
+
+    /// Writes every field of `ep` back (the API reads, changes and saves whole endpoints).
+    pub async fn save_endpoint(&self, ep: &Endpoint) -> StoreResult<Endpoint> {
+        let n = self
+            .db
+            .exec(
+                q(
+                    "UPDATE endpoints SET uid = ?, url = ?, description = ?, secret = ?,
+                      old_secrets = ?, event_types = ?, channels = ?, disabled = ?,
+                      disabled_reason = ?, headers = ?, metadata = ?, throttle_rate = ?,
+                      options = ?, updated_at = ?
+                   WHERE id = ? AND app_id = ?",
+                )
+                .bind(&ep.uid)
+                .bind(&ep.url)
+                .bind(&ep.description)
+                .bind(&ep.secret)
+                .bind(to_json(&ep.old_secrets))
+                .bind(ep.event_types.as_ref().map(to_json))
+                .bind(ep.channels.as_ref().map(to_json))
+                .bind(ep.disabled)
+                .bind(&ep.disabled_reason)
+                .bind(to_json(&ep.headers))
+                .bind(to_json(&ep.metadata))
+                .bind(ep.throttle_rate)
+                .bind(to_json(&ep.options))
+                .bind(crate::clock::now_ms())
+                .bind(&ep.id)
+                .bind(&ep.app_id),
+            )
+            .await
+            .map_err(uid_conflict)?;
+        if n == 0 {
+            return Err(StoreError::NotFound("endpoint"));
+        }
+        self.get_endpoint(&ep.app_id, &ep.id).await
+    }
+
+    pub async fn delete_endpoint(&self, app_id: &str, id: &str) -> StoreResult<()> {
+        let n = self
+            .db
+            .exec(
+                q("DELETE FROM endpoints WHERE app_id = ? AND id = ?")
+                    .bind(app_id)
+                    .bind(id),
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound("endpoint"));
+        }
+        Ok(())
+    }
+
+    /// Disables an endpoint and records why (e.g. the receiver answered 410 Gone).
+    pub async fn disable_endpoint(&self, id: &str, reason: &str) -> StoreResult<()> {
+        self.db
+            .exec(
+                q(
+                    "UPDATE endpoints SET disabled = 1, disabled_reason = ?, updated_at = ?
+                   WHERE id = ?",
+                )
+                .bind(reason)
+                .bind(crate::clock::now_ms())
+                .bind(id),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Endpoints by id, as committed now (a change applies to the very next delivery).
+    pub async fn endpoints_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Endpoint>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = q(&format!(
+            "SELECT * FROM endpoints WHERE id IN ({})",
+            marks(ids.len())
+        ));
+        for id in ids {
+            sql.arg(id);
+        }
+        rows::each(&self.db.all(sql).await?, rows::endpoint)
+    }
+}

@@ -1,0 +1,235 @@
+//! The delivery queue: claims under a lease, leases reclaimed from dead nodes, manual requeues.
+//! A delivery row is claimed by setting it to "sending" with a random lease token; only the
+//! holder of the token may record its outcome (see `commit.rs`).
+
+use super::db::q;
+use super::rows;
+use super::{Claimed, Store, StoreResult};
+use crate::ids;
+use crate::model::{DeliveryStatus, Endpoint};
+
+impl Store {
+    /// Returns deliveries whose lease expired (their node died or stalled) to the queue.
+    pub async fn reclaim_expired(&self, now: i64) -> StoreResult<u64> {
+        self.db
+            .exec(
+                q(
+                    "UPDATE deliveries SET status = 1, lease_until = NULL, lease_token = NULL
+                   WHERE status = 3 AND lease_until < ?",
+                )
+                .bind(now),
+            )
+            .await
+    }
+
+    /// Claims up to `limit` due deliveries under a lease until `lease_until`. On PostgreSQL,
+    /// rows another node is claiming at the same instant are skipped, not waited for.
+    pub async fn claim(&self, now: i64, limit: i64, lease_until: i64) -> StoreResult<Vec<Claimed>> {
+        let token = fastrand::i64(1..i64::MAX);
+        let lock = if self.db.is_pg() {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let rows = self
+            .db
+            .exec_rows(
+                q(&format!(
+                    "UPDATE deliveries SET status = 3, lease_until = ?, lease_token = ?, updated_at = ?
+                     WHERE id IN (SELECT id FROM deliveries WHERE status = 1 AND next_attempt_at <= ?
+                                  ORDER BY next_attempt_at LIMIT ? {lock})
+                       AND status = 1
+                     RETURNING id, app_id, msg_id, endpoint_id, tries, next_trigger"
+                ))
+                .bind(lease_until)
+                .bind(token)
+                .bind(now)
+                .bind(now)
+                .bind(limit),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Claimed {
+                    delivery_id: r.string("id")?,
+                    app_id: r.string("app_id")?,
+                    msg_id: r.string("msg_id")?,
+                    endpoint_id: r.string("endpoint_id")?,
+                    tries: r.i64("tries")?,
+                    trigger: r.i64("next_trigger")?,
+                    lease_token: token,
+                })
+            })
+            .collect()
+    }
+
+    /// When the next pending delivery is due, if any.
+    pub async fn next_due(&self) -> StoreResult<Option<i64>> {
+        let row = self
+            .db
+            .opt(q(
+                "SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE status = 1",
+            ))
+            .await?;
+        Ok(match row {
+            Some(r) => r.opt_i64("t")?,
+            None => None,
+        })
+    }
+
+    /// Extends the lease of a claimed delivery (its endpoint's timeout is longer than the
+    /// default one the claim assumed).
+    pub async fn extend_lease(&self, c: &Claimed, lease_until: i64) -> StoreResult<()> {
+        self.db
+            .exec(
+                q("UPDATE deliveries SET lease_until = ? WHERE id = ? AND lease_token = ?")
+                    .bind(lease_until)
+                    .bind(&c.delivery_id)
+                    .bind(c.lease_token),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Puts a claimed delivery back without an attempt (e.g. its endpoint is busy).
+    pub async fn release(
+        &self,
+        c: &Claimed,
+        next_at: i64,
+        status: DeliveryStatus,
+    ) -> StoreResult<()> {
+        self.db
+            .exec(
+                q(
+                    "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL,
+                      lease_token = NULL, updated_at = ? WHERE id = ? AND lease_token = ?",
+                )
+                .bind(status as i64)
+                .bind(next_at)
+                .bind(crate::clock::now_ms())
+                .bind(&c.delivery_id)
+                .bind(c.lease_token),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Queues `msg_id` to `endpoint_id` again, starting a fresh retry cycle; creates the delivery
+    /// if the message never had one for this endpoint.
+    pub async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str) -> StoreResult<()> {
+        let now = crate::clock::now_ms();
+        self.db
+            .exec(
+                q("INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, next_attempt_at,
+                      next_trigger, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, 1, ?, ?)
+                   ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, tries = 0,
+                      next_attempt_at = excluded.next_attempt_at, next_trigger = 1,
+                      lease_until = NULL, lease_token = NULL, updated_at = excluded.updated_at")
+                .bind(ids::new_id(ids::DELIVERY))
+                .bind(app_id)
+                .bind(msg_id)
+                .bind(endpoint_id)
+                .bind(now)
+                .bind(now)
+                .bind(now),
+            )
+            .await?;
+        self.db.notify_nodes().await
+    }
+
+    /// Requeues the failed (and skipped) deliveries of an endpoint whose messages were published
+    /// in `[since, until]`; returns how many.
+    pub async fn recover(
+        &self,
+        endpoint_id: &str,
+        since: i64,
+        until: Option<i64>,
+    ) -> StoreResult<u64> {
+        let now = crate::clock::now_ms();
+        let n = self
+            .db
+            .exec(
+                q(
+                    "UPDATE deliveries SET status = 1, tries = 0, next_attempt_at = ?,
+                      next_trigger = 1, updated_at = ?
+                   WHERE endpoint_id = ? AND status IN (2, 4) AND created_at >= ?
+                     AND created_at <= ?",
+                )
+                .bind(now)
+                .bind(now)
+                .bind(endpoint_id)
+                .bind(since)
+                .bind(until.unwrap_or(i64::MAX)),
+            )
+            .await?;
+        self.db.notify_nodes().await?;
+        Ok(n)
+    }
+
+    /// Queues every message of the app in `[since, until]` that matches the endpoint but was never
+    /// attempted for it (published before it existed, or skipped while it was disabled).
+    pub async fn replay_missing(
+        &self,
+        ep: &Endpoint,
+        since: i64,
+        until: Option<i64>,
+    ) -> StoreResult<u64> {
+        let now = crate::clock::now_ms();
+        let until = until.unwrap_or(i64::MAX);
+        let mut tx = self.db.begin().await?;
+        let skipped = tx
+            .exec(
+                q(
+                    "UPDATE deliveries SET status = 1, tries = 0, next_attempt_at = ?,
+                      next_trigger = 1, updated_at = ?
+                   WHERE endpoint_id = ? AND status = 4 AND created_at >= ? AND created_at <= ?",
+                )
+                .bind(now)
+                .bind(now)
+                .bind(&ep.id)
+                .bind(since)
+                .bind(until),
+            )
+            .await?;
+        let missing = tx
+            .all(
+                q(
+                    "SELECT m.* FROM messages m WHERE m.app_id = ? AND m.created_at >= ?
+                     AND m.created_at <= ?
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                     WHERE d.msg_id = m.id AND d.endpoint_id = ?)",
+                )
+                .bind(&ep.app_id)
+                .bind(since)
+                .bind(until)
+                .bind(&ep.id),
+            )
+            .await?;
+        let mut added = 0;
+        for row in &missing {
+            let m = rows::message(row)?;
+            if m.payload.is_none() || !ep.matches(&m.event_type, m.channels.as_deref()) {
+                continue;
+            }
+            tx.exec(
+                q(
+                    "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status,
+                      next_attempt_at, next_trigger, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, 1, ?, 1, ?, ?)",
+                )
+                .bind(ids::new_id(ids::DELIVERY))
+                .bind(&ep.app_id)
+                .bind(&m.id)
+                .bind(&ep.id)
+                .bind(now)
+                .bind(m.created_at)
+                .bind(now),
+            )
+            .await?;
+            added += 1;
+        }
+        tx.notify_nodes().await?;
+        tx.commit().await?;
+        Ok(skipped + added)
+    }
+}

@@ -1,0 +1,122 @@
+//! Rows to model values. JSON columns are TEXT on both backends.
+
+use serde_json::Value;
+
+use super::StoreResult;
+use super::db::Row;
+use crate::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message};
+
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: Option<String>) -> Option<T> {
+    s.and_then(|s| serde_json::from_str(&s).ok())
+}
+
+fn object(s: Option<String>) -> Value {
+    from_json(s).unwrap_or(Value::Object(Default::default()))
+}
+
+pub(super) fn app(r: &Row) -> StoreResult<Application> {
+    Ok(Application {
+        id: r.string("id")?,
+        uid: r.opt_string("uid")?,
+        name: r.string("name")?,
+        metadata: object(r.opt_string("metadata")?),
+        throttle_rate: r.opt_i64("throttle_rate")?,
+        created_at: r.i64("created_at")?,
+        updated_at: r.i64("updated_at")?,
+    })
+}
+
+pub(super) fn endpoint(r: &Row) -> StoreResult<Endpoint> {
+    Ok(Endpoint {
+        id: r.string("id")?,
+        app_id: r.string("app_id")?,
+        uid: r.opt_string("uid")?,
+        url: r.string("url")?,
+        description: r.string("description")?,
+        secret: r.string("secret")?,
+        old_secrets: from_json(r.opt_string("old_secrets")?).unwrap_or_default(),
+        event_types: from_json(r.opt_string("event_types")?),
+        channels: from_json(r.opt_string("channels")?),
+        disabled: r.i64("disabled")? != 0,
+        disabled_reason: r.opt_string("disabled_reason")?,
+        headers: from_json(r.opt_string("headers")?).unwrap_or_default(),
+        metadata: object(r.opt_string("metadata")?),
+        throttle_rate: r.opt_i64("throttle_rate")?,
+        options: from_json(r.opt_string("options")?).unwrap_or_default(),
+        created_at: r.i64("created_at")?,
+        updated_at: r.i64("updated_at")?,
+    })
+}
+
+pub(super) fn event_type(r: &Row) -> StoreResult<EventType> {
+    Ok(EventType {
+        name: r.string("name")?,
+        description: r.string("description")?,
+        archived: r.i64("archived")? != 0,
+        deprecated: r.i64("deprecated")? != 0,
+        feature_flag: r.opt_string("feature_flag")?,
+        schemas: from_json(r.opt_string("schemas")?),
+        created_at: r.i64("created_at")?,
+        updated_at: r.i64("updated_at")?,
+    })
+}
+
+pub(super) fn message(r: &Row) -> StoreResult<Message> {
+    Ok(Message {
+        id: r.string("id")?,
+        app_id: r.string("app_id")?,
+        event_id: r.opt_string("event_id")?,
+        event_type: r.string("event_type")?,
+        payload: r.opt_string("payload")?,
+        channels: from_json(r.opt_string("channels")?),
+        tags: from_json(r.opt_string("tags")?),
+        created_at: r.i64("created_at")?,
+    })
+}
+
+/// The delivery columns under `d_` aliases, for joins with another table's `*`.
+pub(super) const DELIVERY_COLS: &str = "d.id AS d_id, d.app_id AS d_app_id, d.msg_id AS d_msg_id, \
+    d.endpoint_id AS d_endpoint_id, d.status AS d_status, d.tries AS d_tries, \
+    d.next_attempt_at AS d_next_attempt_at, d.next_trigger AS d_next_trigger, \
+    d.created_at AS d_created_at, d.updated_at AS d_updated_at";
+
+pub(super) fn delivery(r: &Row) -> StoreResult<Delivery> {
+    Ok(Delivery {
+        id: r.string("d_id")?,
+        app_id: r.string("d_app_id")?,
+        msg_id: r.string("d_msg_id")?,
+        endpoint_id: r.string("d_endpoint_id")?,
+        status: DeliveryStatus::from_i64(r.i64("d_status")?),
+        tries: r.i64("d_tries")?,
+        next_attempt_at: r.opt_i64("d_next_attempt_at")?,
+        next_trigger: r.i64("d_next_trigger")?,
+        created_at: r.i64("d_created_at")?,
+        updated_at: r.i64("d_updated_at")?,
+    })
+}
+
+pub(super) fn attempt(r: &Row) -> StoreResult<Attempt> {
+    Ok(Attempt {
+        id: r.string("id")?,
+        app_id: r.string("app_id")?,
+        msg_id: r.string("msg_id")?,
+        endpoint_id: r.string("endpoint_id")?,
+        url: r.string("url")?,
+        status: r.i64("status")?,
+        status_code: r.i64("status_code")?,
+        response: r.opt_string("response")?,
+        duration_ms: r.i64("duration_ms")?,
+        error: r.opt_string("error")?,
+        trigger_type: r.i64("trigger_type")?,
+        created_at: r.i64("created_at")?,
+    })
+}
+
+/// Decodes every row with `f`.
+pub(super) fn each<T>(rows: &[Row], f: impl Fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    rows.iter().map(f).collect()
+}
