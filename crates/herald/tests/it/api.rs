@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-#[tokio::test]
 async fn wrong_or_missing_token_is_401() {
     let app = spawn_app().await;
     let r = app.client.get(app.url("/app")).send().await.unwrap();
@@ -27,7 +26,6 @@ async fn wrong_or_missing_token_is_401() {
     assert!(r.status().is_success());
 }
 
-#[tokio::test]
 async fn bad_input_gets_clear_4xx() {
     let app = spawn_app().await;
     let a = app.create_app("acme").await;
@@ -123,7 +121,6 @@ async fn bad_input_gets_clear_4xx() {
     assert_eq!((s, b["code"].as_str()), (404, Some("not_found")));
 }
 
-#[tokio::test]
 async fn idempotency_key_replays_the_first_response() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -156,7 +153,6 @@ async fn idempotency_key_replays_the_first_response() {
     assert_eq!(rx.received().len(), 1);
 }
 
-#[tokio::test]
 async fn duplicate_event_id_is_409() {
     let app = spawn_app().await;
     let a = app.create_app("acme").await;
@@ -245,7 +241,6 @@ async fn walk(app: &TestApp, path: &str, key: &str, total: usize) {
     );
 }
 
-#[tokio::test]
 async fn pagination_walks_every_item_once() {
     let app = spawn_app().await;
     let a = app.create_app("acme").await;
@@ -286,7 +281,6 @@ async fn pagination_walks_every_item_once() {
     assert!(apps["data"][0]["id"].as_str() < apps["data"][1]["id"].as_str());
 }
 
-#[tokio::test]
 async fn resources_round_trip_with_uids_and_trailing_slashes() {
     let app = spawn_app().await;
     let (s, created) = app
@@ -390,7 +384,6 @@ async fn resources_round_trip_with_uids_and_trailing_slashes() {
     assert_eq!(s, 404);
 }
 
-#[tokio::test]
 async fn app_token_sees_only_its_application() {
     let app = spawn_app().await;
     let a = app.create_app("mine").await;
@@ -420,3 +413,13 @@ async fn app_token_sees_only_its_application() {
     assert_eq!(get(format!("/app/{b}")).await, 404);
     assert_eq!(get(format!("/app/{b}/msg")).await, 404);
 }
+
+backend_tests!(
+    wrong_or_missing_token_is_401,
+    bad_input_gets_clear_4xx,
+    idempotency_key_replays_the_first_response,
+    duplicate_event_id_is_409,
+    pagination_walks_every_item_once,
+    resources_round_trip_with_uids_and_trailing_slashes,
+    app_token_sees_only_its_application,
+);

@@ -8,7 +8,6 @@ use crate::helpers::*;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-#[tokio::test]
 async fn delivers_signed_payload_bytes_exactly() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -61,7 +60,6 @@ async fn delivers_signed_payload_bytes_exactly() {
     assert_eq!(attempts[0]["triggerType"], 0);
 }
 
-#[tokio::test]
 async fn filters_by_event_type_and_channel() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -110,7 +108,6 @@ async fn filters_by_event_type_and_channel() {
     assert_eq!(ns("/all"), vec![1, 2, 3]);
 }
 
-#[tokio::test]
 async fn retries_after_a_500_then_succeeds() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -142,7 +139,6 @@ async fn retries_after_a_500_then_succeeds() {
     assert_eq!(stats["fail"], 0);
 }
 
-#[tokio::test]
 async fn exhausted_schedule_fails_then_recover_redelivers() {
     let app = spawn_app().await; // schedule [1, 1]: three tries
     let rx = Receiver::start().await;
@@ -212,7 +208,6 @@ async fn exhausted_schedule_fails_then_recover_redelivers() {
     );
 }
 
-#[tokio::test]
 async fn resend_makes_a_manual_attempt() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -250,7 +245,6 @@ async fn resend_makes_a_manual_attempt() {
     assert_eq!(one["id"], attempts[0]["id"]);
 }
 
-#[tokio::test]
 async fn disabled_endpoint_keeps_messages_for_replay() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -300,7 +294,6 @@ async fn disabled_endpoint_keeps_messages_for_replay() {
     assert_eq!(got[0].header("webhook-id"), id);
 }
 
-#[tokio::test]
 async fn endpoint_changes_apply_to_the_next_delivery() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -370,7 +363,6 @@ async fn endpoint_changes_apply_to_the_next_delivery() {
     assert_eq!(got[2].json()["n"], 4);
 }
 
-#[tokio::test]
 async fn ssrf_guard_blocks_private_targets_without_allow_list() {
     let app = spawn_app_with(|c| c.allow_targets.clear()).await;
     let rx = Receiver::start().await;
@@ -401,7 +393,6 @@ async fn ssrf_guard_blocks_private_targets_without_allow_list() {
     );
 }
 
-#[tokio::test]
 async fn a_hanging_endpoint_does_not_hold_up_others() {
     let app = spawn_app_with(|c| c.request_timeout_ms = 6000).await;
     let slow = Receiver::start().await;
@@ -424,3 +415,15 @@ async fn a_hanging_endpoint_does_not_hold_up_others() {
     // Well before the slow endpoint's timeout, the fast one has everything.
     fast.wait_for(20, Duration::from_secs(4)).await;
 }
+
+backend_tests!(
+    delivers_signed_payload_bytes_exactly,
+    filters_by_event_type_and_channel,
+    retries_after_a_500_then_succeeds,
+    exhausted_schedule_fails_then_recover_redelivers,
+    resend_makes_a_manual_attempt,
+    disabled_endpoint_keeps_messages_for_replay,
+    endpoint_changes_apply_to_the_next_delivery,
+    ssrf_guard_blocks_private_targets_without_allow_list,
+    a_hanging_endpoint_does_not_hold_up_others,
+);

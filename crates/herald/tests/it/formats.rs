@@ -311,7 +311,6 @@ fn has_loc_prefix(b: &Value, prefix: &[&str]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Formats.
 
-#[tokio::test]
 async fn envelope_format_verifies_like_the_treble_sdk() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -409,7 +408,6 @@ async fn envelope_format_verifies_like_the_treble_sdk() {
     assert_ne!(running["messageId"], "89dae419-e3ad-4ff7-b2cd-f8a21c12fdd2");
 }
 
-#[tokio::test]
 async fn payload_string_format_verifies_like_speckle() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -476,7 +474,6 @@ async fn payload_string_format_verifies_like_speckle() {
     assert_eq!(r.json(), json!({"payload": SPECKLE_PAYLOAD}));
 }
 
-#[tokio::test]
 async fn hmac_header_format_verifies_like_sematryx() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -543,7 +540,6 @@ async fn hmac_header_format_verifies_like_sematryx() {
     assert!(sematryx_verify(&r.body, sig, SEMATRYX_SECRET));
 }
 
-#[tokio::test]
 async fn hmac_header_format_verifies_like_github() {
     // The verifier itself against GitHub's documented vector.
     assert!(github_verify(
@@ -596,7 +592,6 @@ async fn hmac_header_format_verifies_like_github() {
 // ---------------------------------------------------------------------------------------------
 // ed25519 next to HMAC on the standard format.
 
-#[tokio::test]
 async fn ed25519_signatures_verify_with_the_public_key_alone() {
     // First the DESIGN vectors, with the independent implementations only.
     let sk: [u8; 64] = B64
@@ -725,7 +720,6 @@ impl HeaderMapBuilder {
 // ---------------------------------------------------------------------------------------------
 // Per-endpoint delivery policy.
 
-#[tokio::test]
 async fn per_endpoint_retry_schedule_overrides_the_server_default() {
     let app = spawn_app_with(|c| c.retry_schedule = vec![300]).await;
     let rx = Receiver::start().await;
@@ -764,7 +758,6 @@ async fn per_endpoint_retry_schedule_overrides_the_server_default() {
     }
 }
 
-#[tokio::test]
 async fn per_endpoint_timeout_cuts_a_slow_receiver_short() {
     // The server's own timeout is long; only the endpoint's 1 s can fail the attempt.
     let app = spawn_app_with(|c| {
@@ -794,7 +787,6 @@ async fn per_endpoint_timeout_cuts_a_slow_receiver_short() {
     );
 }
 
-#[tokio::test]
 async fn per_endpoint_user_agent_is_sent() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -825,7 +817,6 @@ async fn per_endpoint_user_agent_is_sent() {
     );
 }
 
-#[tokio::test]
 async fn retry_after_on_429_is_honoured() {
     let app = spawn_app_with(|c| c.retry_schedule = vec![300]).await;
     let rx = Receiver::start().await;
@@ -854,7 +845,6 @@ async fn retry_after_on_429_is_honoured() {
     assert_eq!(attempts[0]["responseStatusCode"], 200);
 }
 
-#[tokio::test]
 async fn retry_after_on_503_is_capped_by_the_schedule() {
     let app = spawn_app_with(|c| c.retry_schedule = vec![300]).await;
     let rx = Receiver::start().await;
@@ -879,7 +869,6 @@ async fn retry_after_on_503_is_capped_by_the_schedule() {
     .await;
 }
 
-#[tokio::test]
 async fn gone_disables_the_endpoint_at_once() {
     let app = spawn_app().await; // schedule [1, 1]
     let rx = Receiver::start().await;
@@ -912,7 +901,6 @@ async fn gone_disables_the_endpoint_at_once() {
     assert_eq!(app.attempts(&a, id).await.len(), 1);
 }
 
-#[tokio::test]
 async fn a_redirect_is_a_failure_and_is_not_followed() {
     let app = spawn_app().await; // schedule [1, 1]
     let rx = Receiver::start().await;
@@ -943,7 +931,6 @@ async fn a_redirect_is_a_failure_and_is_not_followed() {
 // ---------------------------------------------------------------------------------------------
 // Validation and round trip of the options.
 
-#[tokio::test]
 async fn endpoint_options_are_validated() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -997,7 +984,6 @@ async fn endpoint_options_are_validated() {
     assert!(has_loc(&b, json!(["body", "format"])), "{b}");
 }
 
-#[tokio::test]
 async fn endpoint_options_round_trip() {
     let app = spawn_app().await;
     let rx = Receiver::start().await;
@@ -1077,3 +1063,20 @@ async fn endpoint_options_round_trip() {
         "s3cret"
     ));
 }
+
+backend_tests!(
+    envelope_format_verifies_like_the_treble_sdk,
+    payload_string_format_verifies_like_speckle,
+    hmac_header_format_verifies_like_sematryx,
+    hmac_header_format_verifies_like_github,
+    ed25519_signatures_verify_with_the_public_key_alone,
+    per_endpoint_retry_schedule_overrides_the_server_default,
+    per_endpoint_timeout_cuts_a_slow_receiver_short,
+    per_endpoint_user_agent_is_sent,
+    retry_after_on_429_is_honoured,
+    retry_after_on_503_is_capped_by_the_schedule,
+    gone_disables_the_endpoint_at_once,
+    a_redirect_is_a_failure_and_is_not_followed,
+    endpoint_options_are_validated,
+    endpoint_options_round_trip,
+);

@@ -20,17 +20,96 @@ use sha2::Sha256;
 
 pub const TOKEN: &str = "test-operator-token";
 
+/// The database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+/// Runs a test body with `b` as the backend of the nodes it starts.
+pub async fn on_backend(b: Backend, test: impl std::future::Future<Output = ()>) {
+    BACKEND.scope(b, test).await
+}
+
+/// The backend of the running test (SQLite outside `backend_tests!`).
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
+}
+
+/// The PostgreSQL server the tests use: the URL given at run time, else at build time.
+pub fn postgres_admin_url() -> String {
+    std::env::var("HERALD_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or(option_env!("HERALD_TEST_POSTGRES_URL").map(str::to_string))
+        .expect("HERALD_TEST_POSTGRES_URL names a PostgreSQL server for the tests")
+}
+
+/// A fresh, empty database for one test on the test server; returns its URL. Databases left by
+/// earlier test processes are dropped first (once per process).
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let admin = postgres_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("the PostgreSQL test server accepts connections");
+    let tag = format!("{}_", std::process::id());
+    CLEANED
+        .get_or_init(|| async {
+            let old: Vec<String> = sqlx::query_scalar(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE 'herald\\_t\\_%'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+            for db in old
+                .iter()
+                .filter(|d| !d.starts_with(&format!("herald_t_{tag}")))
+            {
+                let sql = format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await;
+            }
+        })
+        .await;
+    let name = format!("herald_t_{tag}{}", fastrand::u64(..));
+    let sql = format!("CREATE DATABASE \"{name}\"");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .expect("CREATE DATABASE on the test server");
+    let _ = conn.close().await;
+    let mut url = url::Url::parse(&admin).expect("HERALD_TEST_POSTGRES_URL is a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// A database URL for a new test node on the current backend; SQLite files go in `dir`.
+pub async fn test_database_url(dir: &tempfile::TempDir) -> String {
+    match backend() {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("herald.db").display()),
+        Backend::Postgres => fresh_postgres_database().await,
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub _dir: tempfile::TempDir,
 }
 
-/// Config for a test node: free port, fresh SQLite file, loopback allowed, fast retries.
-pub fn test_config(dir: &tempfile::TempDir) -> Config {
+/// Config for a test node: free port, fresh database, loopback allowed, fast retries.
+pub async fn test_config(dir: &tempfile::TempDir) -> Config {
     let mut cfg = Config::defaults();
     cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.database_url = format!("sqlite://{}", dir.path().join("herald.db").display());
+    cfg.database_url = test_database_url(dir).await;
     cfg.token = Some(TOKEN.into());
     cfg.allow_targets = vec!["127.0.0.1/32".parse().unwrap()];
     cfg.retry_schedule = vec![1, 1];
@@ -50,7 +129,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = test_config(&dir);
+    let mut cfg = test_config(&dir).await;
     tweak(&mut cfg);
     let app = Application::build(cfg).await.expect("Herald starts");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -316,5 +395,63 @@ where
         }
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real `herald` binary, started as its own process (so it can be SIGKILLed).
+pub struct Node {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+impl Node {
+    /// Starts `herald serve` on `port` with `db_url` and the test settings plus `env`, and waits
+    /// until it answers its health check.
+    pub async fn start(db_url: &str, port: u16, env: &[(&str, &str)]) -> Node {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+        cmd.arg("serve")
+            .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HERALD_DATABASE_URL", db_url)
+            .env("HERALD_TOKEN", TOKEN)
+            .env("HERALD_ALLOW_TARGETS", "127.0.0.1/32")
+            .env("HERALD_RETRY_SCHEDULE", "1,1,1")
+            .env("HERALD_REQUEST_TIMEOUT_MS", "2000")
+            .env("HERALD_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("the herald binary starts");
+        let base = format!("http://127.0.0.1:{port}/api/v1");
+        let client = client();
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = client.get(format!("{base}/health")).send().await
+                && r.status().is_success()
+            {
+                return Node { child, base };
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "herald did not come up on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no graceful shutdown, no flushing.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().expect("SIGKILL is delivered");
+        let _ = self.child.wait().await;
     }
 }
