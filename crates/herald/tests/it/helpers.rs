@@ -50,8 +50,9 @@ pub fn postgres_admin_url() -> String {
         .expect("HERALD_TEST_POSTGRES_URL names a PostgreSQL server for the tests")
 }
 
-/// A fresh, empty database for one test on the test server; returns its URL. Databases left by
-/// earlier test processes are dropped first (once per process).
+/// A fresh, empty database for one test on the test server; returns its URL. The name carries
+/// its creation time: databases left over from runs more than an hour ago are dropped (once per
+/// process; other test processes may be running now, so younger ones stay).
 pub async fn fresh_postgres_database() -> String {
     use sqlx::Connection;
     static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
@@ -59,7 +60,10 @@ pub async fn fresh_postgres_database() -> String {
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .expect("the PostgreSQL test server accepts connections");
-    let tag = format!("{}_", std::process::id());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     CLEANED
         .get_or_init(|| async {
             let old: Vec<String> = sqlx::query_scalar(
@@ -68,18 +72,22 @@ pub async fn fresh_postgres_database() -> String {
             .fetch_all(&mut conn)
             .await
             .unwrap_or_default();
-            for db in old
-                .iter()
-                .filter(|d| !d.starts_with(&format!("herald_t_{tag}")))
-            {
-                let sql = format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)");
-                let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await;
+            for db in old {
+                let born: u64 = db
+                    .split('_')
+                    .nth(2)
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                if born + 3600 < now {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                }
             }
         })
         .await;
-    let name = format!("herald_t_{tag}{}", fastrand::u64(..));
+    let name = format!("herald_t_{now}_{}", fastrand::u64(..));
     let sql = format!("CREATE DATABASE \"{name}\"");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&mut conn)
