@@ -6,11 +6,11 @@ pub mod guard;
 pub mod schedule;
 pub mod sender;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::clock::now_ms;
 use crate::config::Config;
@@ -26,8 +26,19 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 const CLAIM_BATCH: usize = 256;
 /// How long an idle dispatcher sleeps before looking at the queue again without being woken.
 const IDLE_POLL: Duration = Duration::from_millis(1000);
-/// How long a delivery to a saturated endpoint waits before it is offered again.
-const BUSY_BACKOFF_MS: i64 = 100;
+/// Most claimed deliveries waiting on this node for a free slot, over all endpoints.
+const MAX_WAITING: usize = 1024;
+/// An endpoint whose every slot is busy and none of whose requests finished quickly for this
+/// long is stalled (hanging, or timing out): it keeps its slots but queues nothing more here.
+const STALL_MS: i64 = 1000;
+/// How long the deliveries a stalled endpoint cannot take are put back for.
+const STALLED_BACKOFF_MS: i64 = 1000;
+/// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
+/// queued or put back).
+const MAX_EXCLUDED: usize = 500;
+/// How soon to look again while some endpoint is saturated (publishes don't wake us then: the
+/// due work is likely that endpoint's).
+const SATURATED_POLL: Duration = Duration::from_millis(50);
 
 pub struct Dispatcher {
     store: Store,
@@ -36,10 +47,82 @@ pub struct Dispatcher {
     timeout: Duration,
     /// A lease outlasts the request timeout, so a slow delivery is never sent twice.
     lease: Duration,
+    /// Publishes: new work may be due.
     wake: Arc<Notify>,
-    in_flight: Arc<Semaphore>,
+    /// Finished requests: this node has room for more work.
+    room: Notify,
+    max_in_flight: usize,
     per_endpoint_cap: usize,
-    per_endpoint: Mutex<HashMap<String, usize>>,
+    lanes: Mutex<Lanes>,
+}
+
+/// Claimed work, by endpoint. Each endpoint is a lane with at most `per_endpoint_cap` requests in
+/// flight and a local queue; a finished request starts the next one of its lane, so there is no
+/// task per delivery and a slow endpoint only ever holds its own lane.
+#[derive(Default)]
+struct Lanes {
+    in_flight: usize,
+    waiting: usize,
+    by_endpoint: HashMap<String, Lane>,
+}
+
+struct Lane {
+    in_flight: usize,
+    waiting: VecDeque<Job>,
+    /// When a request of this lane last finished quickly (or the lane began).
+    last_progress: i64,
+    stalled: bool,
+}
+
+/// A claimed delivery with what it needs to be sent.
+struct Job {
+    claimed: Claimed,
+    msg: Arc<Message>,
+    ep: Arc<Endpoint>,
+    lease_until: i64,
+}
+
+/// What a dispatch round found.
+enum Tick {
+    /// Claimed work; `more` if a full batch came and no endpoint filled up.
+    Claimed { more: bool },
+    /// Nothing claimable is due.
+    Idle,
+    /// As much work is claimed as may wait here.
+    Full,
+}
+
+impl Lanes {
+    /// Moves jobs of `endpoint` from its queue to in flight while both limits allow.
+    fn start_ready(&mut self, endpoint: &str, cap: usize, max: usize, out: &mut Vec<Job>) {
+        let Some(lane) = self.by_endpoint.get_mut(endpoint) else {
+            return;
+        };
+        while lane.in_flight < cap && self.in_flight < max {
+            let Some(job) = lane.waiting.pop_front() else {
+                break;
+            };
+            lane.in_flight += 1;
+            self.in_flight += 1;
+            self.waiting -= 1;
+            out.push(job);
+        }
+    }
+
+    /// A job of any lane that may start (the total limit was what held them back).
+    fn start_any(&mut self, cap: usize, max: usize) -> Option<Job> {
+        if self.waiting == 0 || self.in_flight >= max {
+            return None;
+        }
+        let id = self
+            .by_endpoint
+            .iter()
+            .find(|(_, lane)| lane.in_flight < cap && !lane.waiting.is_empty())
+            .map(|(id, _)| id.clone())?;
+        let mut out = Vec::new();
+        self.start_ready(&id, cap, self.in_flight + 1, &mut out);
+        out.pop()
+    }
 }
 
 impl Dispatcher {
@@ -52,16 +135,32 @@ impl Dispatcher {
             timeout,
             lease: timeout + LEASE_MARGIN,
             wake,
-            in_flight: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
+            room: Notify::new(),
+            max_in_flight: cfg.max_in_flight.max(1),
             per_endpoint_cap: cfg.max_in_flight_per_endpoint.max(1),
-            per_endpoint: Mutex::new(HashMap::new()),
+            lanes: Mutex::new(Lanes::default()),
         })
+    }
+
+    fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Most deliveries a lane may hold (in flight plus queued) before claims skip its endpoint:
+    /// a stalled one gets no queue, a healthy one about a batch beyond its slots.
+    fn lane_limit(&self, lane: &Lane) -> usize {
+        if lane.stalled {
+            self.per_endpoint_cap
+        } else {
+            self.per_endpoint_cap + CLAIM_BATCH
+        }
     }
 
     /// Runs until `shutdown` completes. Deliveries in flight then are left to their leases.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut last_reclaim = 0;
+        let mut last_stall_check = 0;
         loop {
             let now = now_ms();
             if now - last_reclaim > 1000 {
@@ -70,53 +169,115 @@ impl Dispatcher {
                     tracing::warn!(error = %e, "reclaiming expired leases failed");
                 }
             }
-            let idle = match self.tick().await {
-                Ok(claimed) => claimed == 0,
+            if now - last_stall_check > 250 {
+                last_stall_check = now;
+                if let Err(e) = self.check_stalls(now).await {
+                    tracing::warn!(error = %e, "putting back a stalled endpoint's work failed");
+                }
+            }
+            let tick = self.tick().await;
+            let saturated = self.any_saturated();
+            let wait = match tick {
+                Ok(Tick::Claimed { more: true }) => Duration::ZERO,
+                Ok(Tick::Claimed { more: false }) | Ok(Tick::Full) => IDLE_POLL,
+                Ok(Tick::Idle) => match self.store.next_due().await {
+                    Ok(Some(due)) if due > now_ms() => {
+                        Duration::from_millis((due - now_ms()).min(1000) as u64)
+                    }
+                    _ => IDLE_POLL,
+                },
                 Err(e) => {
                     tracing::error!(error = %e, "dispatch round failed");
-                    true
+                    IDLE_POLL
                 }
             };
-            if idle {
-                let wait = match self.store.next_due().await {
-                    Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, 1000) as u64),
-                    _ => IDLE_POLL,
-                };
-                if wait.is_zero() && self.in_flight.available_permits() > 0 {
-                    // Due work that could not be claimed yet (e.g. busy endpoints): don't spin.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            } else {
+            if wait.is_zero() {
                 tokio::select! {
                     biased;
                     _ = &mut shutdown => return,
                     _ = std::future::ready(()) => {}
                 }
+            } else if saturated {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = self.room.notified() => {}
+                    _ = tokio::time::sleep(wait.min(SATURATED_POLL)) => {}
+                }
+            } else {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = self.wake.notified() => {}
+                    _ = self.room.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
         }
     }
 
-    /// Claims one batch and starts sending it; returns how many were claimed.
-    async fn tick(self: &Arc<Self>) -> Result<usize, crate::store::StoreError> {
-        // Wait for capacity before claiming, so claimed work never waits (its lease is ticking).
-        let first = self.in_flight.clone().acquire_owned().await.ok();
-        let free = self.in_flight.available_permits() + 1;
+    fn any_saturated(&self) -> bool {
+        let l = self.lanes();
+        l.by_endpoint
+            .values()
+            .any(|lane| lane.in_flight + lane.waiting.len() >= self.lane_limit(lane))
+    }
+
+    /// Marks lanes stalled whose slots are all busy without progress, and puts their queued work
+    /// back for a while, for other nodes or later.
+    async fn check_stalls(&self, now: i64) -> Result<(), crate::store::StoreError> {
+        let mut back = Vec::new();
+        {
+            let mut l = self.lanes();
+            let mut released = 0;
+            for lane in l.by_endpoint.values_mut() {
+                if !lane.stalled
+                    && lane.in_flight >= self.per_endpoint_cap
+                    && now - lane.last_progress >= STALL_MS
+                {
+                    lane.stalled = true;
+                    released += lane.waiting.len();
+                    back.extend(lane.waiting.drain(..).map(|j| j.claimed));
+                }
+            }
+            l.waiting -= released;
+        }
+        if back.is_empty() {
+            return Ok(());
+        }
+        self.room.notify_one();
+        self.store
+            .release_many(&back, now + STALLED_BACKOFF_MS, DeliveryStatus::Pending)
+            .await
+    }
+
+    /// Claims one batch, queues it by endpoint and starts what may start.
+    async fn tick(self: &Arc<Self>) -> Result<Tick, crate::store::StoreError> {
+        let (limit, saturated) = {
+            let l = self.lanes();
+            let saturated: Vec<String> = l
+                .by_endpoint
+                .iter()
+                .filter(|(_, lane)| lane.in_flight + lane.waiting.len() >= self.lane_limit(lane))
+                .map(|(id, _)| id.clone())
+                .take(MAX_EXCLUDED)
+                .collect();
+            (
+                MAX_WAITING.saturating_sub(l.waiting).min(CLAIM_BATCH),
+                saturated,
+            )
+        };
+        if limit == 0 {
+            return Ok(Tick::Full);
+        }
         let now = now_ms();
         let lease_until = now + self.lease.as_millis() as i64;
         let claimed = self
             .store
-            .claim(now, free.min(CLAIM_BATCH) as i64, lease_until)
+            .claim(now, limit as i64, lease_until, &saturated)
             .await?;
         if claimed.is_empty() {
-            return Ok(0);
+            return Ok(Tick::Idle);
         }
-        let n = claimed.len();
+        let full_batch = claimed.len() == limit;
         let msg_ids: Vec<String> = claimed.iter().map(|c| c.msg_id.clone()).collect();
         let ep_ids: Vec<String> = claimed.iter().map(|c| c.endpoint_id.clone()).collect();
         let messages: HashMap<String, Arc<Message>> = self
@@ -133,73 +294,138 @@ impl Dispatcher {
             .into_iter()
             .map(|e| (e.id.clone(), Arc::new(e)))
             .collect();
-        let mut first = first;
-        for c in claimed {
-            let (Some(msg), Some(ep)) = (messages.get(&c.msg_id), endpoints.get(&c.endpoint_id))
-            else {
-                // Deleted since it was queued; the delivery row went with it.
-                continue;
-            };
-            if ep.disabled {
-                self.store.release(&c, now, DeliveryStatus::Skipped).await?;
-                continue;
+        let mut skipped = Vec::new();
+        let mut stalled = Vec::new();
+        let mut ready = Vec::new();
+        let mut filled = false;
+        {
+            let mut l = self.lanes();
+            let mut touched = Vec::new();
+            for c in claimed {
+                let (Some(msg), Some(ep)) =
+                    (messages.get(&c.msg_id), endpoints.get(&c.endpoint_id))
+                else {
+                    // Deleted since it was queued; the delivery row went with it.
+                    continue;
+                };
+                if ep.disabled {
+                    skipped.push(c);
+                    continue;
+                }
+                let lane = l.by_endpoint.entry(ep.id.clone()).or_insert_with(|| Lane {
+                    in_flight: 0,
+                    waiting: VecDeque::new(),
+                    last_progress: now,
+                    stalled: false,
+                });
+                let held = lane.in_flight + lane.waiting.len();
+                if lane.stalled && held >= self.per_endpoint_cap {
+                    stalled.push(c);
+                    continue;
+                }
+                if lane.waiting.is_empty() {
+                    touched.push(ep.id.clone());
+                }
+                lane.waiting.push_back(Job {
+                    claimed: c,
+                    msg: msg.clone(),
+                    ep: ep.clone(),
+                    lease_until,
+                });
+                l.waiting += 1;
+                let lane = &l.by_endpoint[&ep.id];
+                filled |= lane.in_flight + lane.waiting.len() >= self.lane_limit(lane);
             }
-            if !self.reserve_endpoint(&ep.id) {
-                self.store
-                    .release(&c, now + BUSY_BACKOFF_MS, DeliveryStatus::Pending)
-                    .await?;
-                continue;
+            for id in touched {
+                l.start_ready(&id, self.per_endpoint_cap, self.max_in_flight, &mut ready);
             }
-            let permit = match first.take() {
-                Some(p) => p,
-                None => match self.in_flight.clone().try_acquire_owned() {
-                    Ok(p) => p,
-                    Err(_) => {
-                        self.release_endpoint(&ep.id);
-                        self.store.release(&c, now, DeliveryStatus::Pending).await?;
-                        continue;
-                    }
-                },
-            };
-            let timeout = self.timeout_of(ep);
-            if timeout > self.timeout {
-                // The claim's lease assumed the default timeout: this endpoint waits longer.
-                let until = now_ms() + (timeout + LEASE_MARGIN).as_millis() as i64;
-                self.store.extend_lease(&c, until).await?;
-            }
+        }
+        self.store
+            .release_many(&skipped, now, DeliveryStatus::Skipped)
+            .await?;
+        self.store
+            .release_many(&stalled, now + STALLED_BACKOFF_MS, DeliveryStatus::Pending)
+            .await?;
+        for job in ready {
             let this = self.clone();
-            let (msg, ep) = (msg.clone(), ep.clone());
-            tokio::spawn(async move {
-                this.deliver(c, &msg, &ep).await;
-                this.release_endpoint(&ep.id);
-                drop(permit);
-            });
+            tokio::spawn(async move { this.run_lane(job).await });
         }
-        Ok(n)
+        Ok(Tick::Claimed {
+            more: full_batch && !filled,
+        })
     }
 
-    fn reserve_endpoint(&self, id: &str) -> bool {
-        let mut map = self.per_endpoint.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(id.to_string()).or_insert(0);
-        if *n >= self.per_endpoint_cap {
-            return false;
+    /// Sends `job`, then the next queued jobs of the same endpoint while there are any.
+    async fn run_lane(self: Arc<Self>, first: Job) {
+        let mut job = first;
+        loop {
+            let started = now_ms();
+            if self.lease_held(&mut job).await {
+                self.deliver(&job.claimed, &job.msg, &job.ep).await;
+            }
+            let finished = now_ms();
+            let (next, notify) = {
+                let mut l = self.lanes();
+                l.in_flight -= 1;
+                let id = job.ep.id.as_str();
+                let mut notify = false;
+                if let Some(lane) = l.by_endpoint.get_mut(id) {
+                    lane.in_flight -= 1;
+                    if finished - started < STALL_MS {
+                        lane.last_progress = finished;
+                        lane.stalled = false;
+                    }
+                    let held = lane.in_flight + lane.waiting.len();
+                    let limit = self.lane_limit(lane);
+                    // Room for a good part of a batch again: claim more.
+                    notify = held + 1 == limit / 2 || held == 0;
+                    if held == 0 {
+                        l.by_endpoint.remove(id);
+                    }
+                }
+                let mut next = Vec::new();
+                l.start_ready(id, self.per_endpoint_cap, self.max_in_flight, &mut next);
+                let next = next
+                    .pop()
+                    .or_else(|| l.start_any(self.per_endpoint_cap, self.max_in_flight));
+                notify |= l.waiting + 1 == MAX_WAITING / 2;
+                (next, notify)
+            };
+            if notify {
+                self.room.notify_one();
+            }
+            match next {
+                Some(j) => job = j,
+                None => return,
+            }
         }
-        *n += 1;
-        true
     }
 
-    fn release_endpoint(&self, id: &str) {
-        let mut map = self.per_endpoint.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(id) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(id);
+    /// Makes sure the lease outlasts the request about to be sent: a job that waited in its
+    /// lane's queue, or whose endpoint has a longer timeout, extends it first. False if the lease
+    /// was lost meanwhile (it expired and was reclaimed): the delivery is not ours to send.
+    async fn lease_held(&self, job: &mut Job) -> bool {
+        let timeout = self.timeout_of(&job.ep);
+        let needed = now_ms() + (timeout + LEASE_MARGIN / 2).as_millis() as i64;
+        if needed <= job.lease_until {
+            return true;
+        }
+        let until = now_ms() + (timeout + LEASE_MARGIN).as_millis() as i64;
+        match self.store.extend_lease(&job.claimed, until).await {
+            Ok(true) => {
+                job.lease_until = until;
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "extending a lease failed");
+                false
             }
         }
     }
 
     /// One attempt: build the request, send it, record the outcome.
-    async fn deliver(&self, c: Claimed, msg: &Message, ep: &Endpoint) {
+    async fn deliver(&self, c: &Claimed, msg: &Message, ep: &Endpoint) {
         let started = now_ms();
         let timeout = self.timeout_of(ep);
         let outcome = match &msg.payload {
@@ -248,7 +474,7 @@ impl Dispatcher {
             trigger_type: c.trigger,
             created_at: started,
         };
-        match self.store.finish(&c, &attempt, next).await {
+        match self.store.finish(c, &attempt, next).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(delivery = %c.delivery_id, "lease lost before the attempt was recorded")

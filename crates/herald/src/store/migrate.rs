@@ -8,8 +8,20 @@ use super::StoreResult;
 use super::db::{Db, Tx, q};
 
 /// `(version, SQL)`, in order. Never edit a released migration: add a new one, to both lists.
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_due_index.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_due_index.sql"),
+    ),
+];
 
 /// Any constant: the key of the advisory lock migrations hold on PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x6865_7261_6c64;

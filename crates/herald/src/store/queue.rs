@@ -2,11 +2,14 @@
 //! A delivery row is claimed by setting it to "sending" with a random lease token; only the
 //! holder of the token may record its outcome (see `commit.rs`).
 
-use super::db::q;
+use super::db::{marks, q};
 use super::rows;
 use super::{Claimed, Store, StoreResult};
 use crate::ids;
 use crate::model::{DeliveryStatus, Endpoint};
+
+/// Deliveries per release statement.
+const RELEASE_CHUNK: usize = 400;
 
 impl Store {
     /// Returns deliveries whose lease expired (their node died or stalled) to the queue.
@@ -22,32 +25,42 @@ impl Store {
             .await
     }
 
-    /// Claims up to `limit` due deliveries under a lease until `lease_until`. On PostgreSQL,
+    /// Claims up to `limit` due deliveries under a lease until `lease_until`, skipping those of
+    /// the `saturated` endpoints (this node has enough of their work already). On PostgreSQL,
     /// rows another node is claiming at the same instant are skipped, not waited for.
-    pub async fn claim(&self, now: i64, limit: i64, lease_until: i64) -> StoreResult<Vec<Claimed>> {
+    pub async fn claim(
+        &self,
+        now: i64,
+        limit: i64,
+        lease_until: i64,
+        saturated: &[String],
+    ) -> StoreResult<Vec<Claimed>> {
         let token = fastrand::i64(1..i64::MAX);
         let lock = if self.db.is_pg() {
             "FOR UPDATE SKIP LOCKED"
         } else {
             ""
         };
-        let rows = self
-            .db
-            .exec_rows(
-                q(&format!(
-                    "UPDATE deliveries SET status = 3, lease_until = ?, lease_token = ?, updated_at = ?
-                     WHERE id IN (SELECT id FROM deliveries WHERE status = 1 AND next_attempt_at <= ?
-                                  ORDER BY next_attempt_at LIMIT ? {lock})
-                       AND status = 1
-                     RETURNING id, app_id, msg_id, endpoint_id, tries, next_trigger"
-                ))
-                .bind(lease_until)
-                .bind(token)
-                .bind(now)
-                .bind(now)
-                .bind(limit),
-            )
-            .await?;
+        let skip = if saturated.is_empty() {
+            String::new()
+        } else {
+            format!("AND endpoint_id NOT IN ({})", marks(saturated.len()))
+        };
+        let mut sql = q(&format!(
+            "UPDATE deliveries SET status = 3, lease_until = ?, lease_token = ?, updated_at = ?
+             WHERE id IN (SELECT id FROM deliveries WHERE status = 1 AND next_attempt_at <= ? {skip}
+                          ORDER BY next_attempt_at LIMIT ? {lock})
+               AND status = 1
+             RETURNING id, app_id, msg_id, endpoint_id, tries, next_trigger"
+        ))
+        .bind(lease_until)
+        .bind(token)
+        .bind(now)
+        .bind(now);
+        for id in saturated {
+            sql.arg(id);
+        }
+        let rows = self.db.exec_rows(sql.bind(limit)).await?;
         rows.iter()
             .map(|r| {
                 Ok(Claimed {
@@ -77,40 +90,48 @@ impl Store {
         })
     }
 
-    /// Extends the lease of a claimed delivery (its endpoint's timeout is longer than the
-    /// default one the claim assumed).
-    pub async fn extend_lease(&self, c: &Claimed, lease_until: i64) -> StoreResult<()> {
-        self.db
-            .exec(
-                q("UPDATE deliveries SET lease_until = ? WHERE id = ? AND lease_token = ?")
-                    .bind(lease_until)
-                    .bind(&c.delivery_id)
-                    .bind(c.lease_token),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Puts a claimed delivery back without an attempt (e.g. its endpoint is busy).
-    pub async fn release(
-        &self,
-        c: &Claimed,
-        next_at: i64,
-        status: DeliveryStatus,
-    ) -> StoreResult<()> {
-        self.db
+    /// Extends the lease of a claimed delivery; false if this node no longer holds it.
+    pub async fn extend_lease(&self, c: &Claimed, lease_until: i64) -> StoreResult<bool> {
+        let n = self
+            .db
             .exec(
                 q(
-                    "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL,
-                      lease_token = NULL, updated_at = ? WHERE id = ? AND lease_token = ?",
+                    "UPDATE deliveries SET lease_until = ? WHERE id = ? AND lease_token = ?
+                     AND status = 3",
                 )
-                .bind(status as i64)
-                .bind(next_at)
-                .bind(crate::clock::now_ms())
+                .bind(lease_until)
                 .bind(&c.delivery_id)
                 .bind(c.lease_token),
             )
             .await?;
+        Ok(n == 1)
+    }
+
+    /// Puts claimed deliveries back without an attempt (their endpoint is stalled, or was
+    /// disabled), in a few statements whatever their number.
+    pub async fn release_many(
+        &self,
+        claimed: &[Claimed],
+        next_at: i64,
+        status: DeliveryStatus,
+    ) -> StoreResult<()> {
+        let next = (status == DeliveryStatus::Pending).then_some(next_at);
+        for chunk in claimed.chunks(RELEASE_CHUNK) {
+            // Only rows still under the lease each was claimed with.
+            let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
+            let mut sql = q(&format!(
+                "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL,
+                    lease_token = NULL, updated_at = ?
+                 WHERE status = 3 AND (id, lease_token) IN (VALUES {pairs})"
+            ))
+            .bind(status as i64)
+            .bind(next)
+            .bind(crate::clock::now_ms());
+            for c in chunk {
+                sql.arg(&c.delivery_id).arg(c.lease_token);
+            }
+            self.db.exec(sql).await?;
+        }
         Ok(())
     }
 

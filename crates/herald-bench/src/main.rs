@@ -1,0 +1,421 @@
+//! `herald-bench`: Herald's throughput, latency and memory, measured end to end on loopback.
+//!
+//! Starts the real `herald` binary (a fresh database per scenario), a fast receiver, and a load
+//! generator publishing through Herald's HTTP API, then prints every figure with its target and
+//! Herald's delivery rate as a fraction of the ceiling (the same receiver fed signed POSTs with
+//! no Herald in between). Run it with `scripts/bench`.
+
+mod client;
+mod clock;
+mod load;
+mod node;
+mod receiver;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+use client::Error;
+use clock::now_ns;
+use load::secs;
+use node::{Backend, Node};
+use receiver::Receiver;
+
+#[derive(Parser, Debug)]
+#[command(name = "herald-bench")]
+struct Args {
+    /// The herald binary (default: next to this one).
+    #[arg(long)]
+    herald: Option<PathBuf>,
+    /// A PostgreSQL server to run the PostgreSQL scenarios on (admin URL; the bench creates and
+    /// drops a `herald_bench` database). Without it they are skipped.
+    #[arg(long, env = "HERALD_BENCH_POSTGRES_URL")]
+    postgres_url: Option<String>,
+    /// Messages in the fan-out 1 throughput run.
+    #[arg(long, default_value_t = 100_000)]
+    messages: u64,
+    /// Messages in the fan-out 10 run (each makes 10 deliveries).
+    #[arg(long, default_value_t = 20_000)]
+    fanout_messages: u64,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Offered load of the latency run, messages per second.
+    #[arg(long, default_value_t = 1000.0)]
+    steady_rate: f64,
+    /// Length of the latency run, seconds.
+    #[arg(long, default_value_t = 10)]
+    steady_secs: u64,
+    /// Messages queued while the receiver is down, then drained.
+    #[arg(long, default_value_t = 100_000)]
+    backlog: u64,
+    /// Messages per application in the hanging-endpoint run.
+    #[arg(long, default_value_t = 20_000)]
+    hang_messages: u64,
+    /// Scenarios to run (comma-separated): ceiling, fanout1, fanout10, steady, backlog, hanging.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ceiling,fanout1,fanout10,steady,backlog,hanging"
+    )]
+    only: Vec<String>,
+}
+
+/// One reported figure.
+struct Row {
+    scenario: String,
+    metric: &'static str,
+    value: String,
+    target: &'static str,
+}
+
+struct Bench {
+    args: Args,
+    bin: PathBuf,
+    rx: Receiver,
+    ceiling: Option<f64>,
+    rows: Vec<Row>,
+}
+
+fn fmt_ms(ns: u64) -> String {
+    format!("{:.2} ms", ns as f64 / 1e6)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+impl Bench {
+    fn report(
+        &mut self,
+        scenario: &str,
+        metric: &'static str,
+        value: String,
+        target: &'static str,
+    ) {
+        println!("  {scenario:<28} {metric:<26} {value:>16}   {target}");
+        self.rows.push(Row {
+            scenario: scenario.to_string(),
+            metric,
+            value,
+            target,
+        });
+    }
+
+    fn of_ceiling(&self, rate: f64) -> String {
+        match self.ceiling {
+            Some(c) => format!("{:.0}/s ({:.0}% of ceiling)", rate, 100.0 * rate / c),
+            None => format!("{rate:.0}/s"),
+        }
+    }
+
+    /// Waits until the receiver has `n` deliveries at `/ok`, or `timeout` passes.
+    async fn wait_delivered(&self, n: u64, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while self.rx.ok() < n {
+            if start.elapsed() > timeout {
+                eprintln!("  timed out: {} of {n} delivered", self.rx.ok());
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    fn latency_rows(&mut self, scenario: &str, targets: (&'static str, &'static str)) {
+        let mut lat = self.rx.latencies();
+        lat.sort_unstable();
+        self.report(
+            scenario,
+            "latency p50",
+            fmt_ms(percentile(&lat, 0.50)),
+            targets.0,
+        );
+        self.report(scenario, "latency p95", fmt_ms(percentile(&lat, 0.95)), "");
+        self.report(
+            scenario,
+            "latency p99",
+            fmt_ms(percentile(&lat, 0.99)),
+            targets.1,
+        );
+    }
+
+    async fn ceiling(&mut self) {
+        let n = self.args.messages;
+        self.rx.reset();
+        let rate = load::ceiling(self.rx.port, "/ok/ceiling", n, self.args.connections).await;
+        self.ceiling = Some(rate);
+        self.report(
+            "ceiling (no Herald)",
+            "signed POSTs/s",
+            format!("{rate:.0}/s"),
+            "",
+        );
+    }
+
+    /// Publishes `n` messages to one app with `fanout` endpoints; every delivery must arrive.
+    async fn throughput(&mut self, backend: &Backend, fanout: usize, n: u64) -> Result<(), Error> {
+        let scenario = format!("{} fan-out {fanout}", backend.name());
+        let node = Node::start(&self.bin, backend, &[]).await?;
+        let app = node.app("bench").await?;
+        for e in 0..fanout {
+            node.endpoint(&app, &self.rx.url(&format!("/ok/{e}")))
+                .await?;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if fanout == 1 {
+            let idle = node.mem_mib("VmRSS");
+            self.report(&scenario, "idle RSS", format!("{idle:.1} MiB"), "< 40 MiB");
+        }
+        self.rx.reset();
+        let p = load::publish(node.port, &[app], n, self.args.connections, None).await;
+        let want = p.accepted * fanout as u64;
+        let timeout = Duration::from_secs(60 + want / 500);
+        let done = self.wait_delivered(want, timeout).await;
+        let delivered = self.rx.ok();
+        let rate = delivered as f64 / secs(self.rx.last_ns().saturating_sub(p.start_ns));
+        self.report(
+            &scenario,
+            "published",
+            format!("{} ({} errors)", p.accepted, p.errors),
+            "",
+        );
+        self.report(&scenario, "publish rate", format!("{:.0}/s", p.rate()), "");
+        let target = match (fanout, backend) {
+            (1, Backend::Sqlite) => ">= 10000/s",
+            (1, Backend::Postgres(_)) => ">= 5000/s",
+            _ => ">= 20000/s (SQLite)",
+        };
+        let value = if done {
+            self.of_ceiling(rate)
+        } else {
+            format!("INCOMPLETE {delivered}/{want}")
+        };
+        self.report(
+            &scenario,
+            if fanout == 1 {
+                "delivery rate (msgs)"
+            } else {
+                "delivery rate"
+            },
+            value,
+            target,
+        );
+        self.latency_rows(&scenario, ("(saturated)", ""));
+        let peak = node.mem_mib("VmHWM");
+        self.report(&scenario, "peak RSS", format!("{peak:.1} MiB"), "");
+        node.stop().await;
+        Ok(())
+    }
+
+    /// A steady offered load: end-to-end latency when Herald is not saturated.
+    async fn steady(&mut self, backend: &Backend) -> Result<(), Error> {
+        let scenario = format!(
+            "{} {:.0} msg/s offered",
+            backend.name(),
+            self.args.steady_rate
+        );
+        let node = Node::start(&self.bin, backend, &[]).await?;
+        let app = node.app("bench").await?;
+        node.endpoint(&app, &self.rx.url("/ok/steady")).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        self.rx.reset();
+        let n = (self.args.steady_rate * self.args.steady_secs as f64) as u64;
+        let p = load::publish(
+            node.port,
+            &[app],
+            n,
+            self.args.connections,
+            Some(self.args.steady_rate),
+        )
+        .await;
+        self.wait_delivered(p.accepted, Duration::from_secs(60))
+            .await;
+        self.report(
+            &scenario,
+            "published",
+            format!("{} ({} errors)", p.accepted, p.errors),
+            "",
+        );
+        self.latency_rows(&scenario, ("< 5 ms", "< 50 ms"));
+        node.stop().await;
+        Ok(())
+    }
+
+    /// A backlog queued while the receiver is down, drained once it is up.
+    async fn backlog(&mut self, backend: &Backend) -> Result<(), Error> {
+        let scenario = format!("{} backlog {}", backend.name(), self.args.backlog);
+        // Held requests must not time out while the backlog builds.
+        let env = [("HERALD_REQUEST_TIMEOUT_MS", "600000".to_string())];
+        let node = Node::start(&self.bin, backend, &env).await?;
+        let app = node.app("bench").await?;
+        node.endpoint(&app, &self.rx.url("/ok/backlog")).await?;
+        self.rx.reset();
+        self.rx.set_up(false);
+        let p = load::publish(
+            node.port,
+            &[app],
+            self.args.backlog,
+            self.args.connections,
+            None,
+        )
+        .await;
+        self.report(
+            &scenario,
+            "queued",
+            format!("{} at {:.0}/s", p.accepted, p.rate()),
+            "",
+        );
+        let up = now_ns();
+        self.rx.set_up(true);
+        let done = self
+            .wait_delivered(p.accepted, Duration::from_secs(600))
+            .await;
+        let rate = self.rx.ok() as f64 / secs(self.rx.last_ns().saturating_sub(up));
+        let value = if done {
+            self.of_ceiling(rate)
+        } else {
+            "INCOMPLETE".into()
+        };
+        self.report(&scenario, "drain rate", value, "");
+        let peak = node.mem_mib("VmHWM");
+        self.report(&scenario, "peak RSS", format!("{peak:.1} MiB"), "< 150 MiB");
+        node.stop().await;
+        Ok(())
+    }
+
+    /// The healthy endpoint's delivery rate with, and without, a hanging endpoint beside it.
+    async fn hanging(&mut self, backend: &Backend) -> Result<(), Error> {
+        let scenario = format!("{} hanging endpoint", backend.name());
+        let n = self.args.hang_messages;
+        let mut rates = Vec::new();
+        for with_hang in [false, true] {
+            let env = [("HERALD_REQUEST_TIMEOUT_MS", "5000".to_string())];
+            let node = Node::start(&self.bin, backend, &env).await?;
+            let healthy = node.app("healthy").await?;
+            node.endpoint(&healthy, &self.rx.url("/ok/healthy")).await?;
+            let other = node.app("other").await?;
+            if with_hang {
+                node.endpoint(&other, &self.rx.url("/hang/other")).await?;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.rx.reset();
+            // Both apps get the same number of messages, interleaved.
+            let p = load::publish(
+                node.port,
+                &[healthy, other],
+                2 * n,
+                self.args.connections,
+                None,
+            )
+            .await;
+            self.wait_delivered(p.accepted / 2, Duration::from_secs(120))
+                .await;
+            let rate = self.rx.ok() as f64 / secs(self.rx.last_ns().saturating_sub(p.start_ns));
+            let label = if with_hang {
+                "healthy rate, other hangs"
+            } else {
+                "healthy rate, alone"
+            };
+            self.report(&scenario, label, format!("{rate:.0}/s"), "");
+            if with_hang {
+                self.report(&scenario, "hung requests", self.rx.hung().to_string(), "");
+            }
+            rates.push(rate);
+            node.stop().await;
+        }
+        let cost = 100.0 * (1.0 - rates[1] / rates[0]);
+        self.report(&scenario, "throughput cost", format!("{cost:.1}%"), "< 10%");
+        Ok(())
+    }
+
+    async fn run_backend(&mut self, backend: Backend) {
+        let only = self.args.only.clone();
+        let wants = |s: &str| only.iter().any(|o| o == s);
+        let results = [
+            ("fanout1", wants("fanout1")),
+            (
+                "fanout10",
+                wants("fanout10") && matches!(backend, Backend::Sqlite),
+            ),
+            ("steady", wants("steady")),
+            ("backlog", wants("backlog")),
+            ("hanging", wants("hanging")),
+        ];
+        for (name, on) in results {
+            if !on {
+                continue;
+            }
+            let r = match name {
+                "fanout1" => self.throughput(&backend, 1, self.args.messages).await,
+                "fanout10" => {
+                    self.throughput(&backend, 10, self.args.fanout_messages)
+                        .await
+                }
+                "steady" => self.steady(&backend).await,
+                "backlog" => self.backlog(&backend).await,
+                _ => self.hanging(&backend).await,
+            };
+            if let Err(e) = r {
+                eprintln!("  {} {name} failed: {e}", backend.name());
+            }
+        }
+    }
+
+    fn markdown(&self) -> String {
+        let mut s = String::from("| scenario | figure | value | target |\n|---|---|---|---|\n");
+        for r in &self.rows {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                r.scenario, r.metric, r.value, r.target
+            ));
+        }
+        s
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args = Args::parse();
+    let bin = args.herald.clone().unwrap_or_else(node::default_binary);
+    if !bin.exists() {
+        return Err(format!(
+            "no herald binary at {} (cargo build --release)",
+            bin.display()
+        )
+        .into());
+    }
+    now_ns();
+    let rx = Receiver::start().await?;
+    println!(
+        "herald-bench: {} messages, {} connections, herald {}",
+        args.messages,
+        args.connections,
+        bin.display()
+    );
+    let pg = args.postgres_url.clone();
+    let mut bench = Bench {
+        args,
+        bin,
+        rx,
+        ceiling: None,
+        rows: Vec::new(),
+    };
+    if bench.args.only.iter().any(|o| o == "ceiling") {
+        bench.ceiling().await;
+    }
+    bench.run_backend(Backend::Sqlite).await;
+    match pg {
+        Some(url) => bench.run_backend(Backend::Postgres(url)).await,
+        None => println!(
+            "  PostgreSQL scenarios skipped: set HERALD_BENCH_POSTGRES_URL or --postgres-url"
+        ),
+    }
+    println!("\n{}", bench.markdown());
+    Ok(())
+}
