@@ -8,11 +8,11 @@
 //! it is rolled back and its writes are retried one transaction each, so one bad write fails
 //! alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::db::{Db, Tx, q};
+use super::db::{Arg, Db, Tx, marks, q};
 use super::rows::{self, to_json};
 use super::{Claimed, EVENT_ID_WINDOW_MS, NewMessage, NextStep, Store, StoreError, StoreResult};
 use crate::ids;
@@ -20,8 +20,10 @@ use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 1024;
-/// Delivery rows per INSERT statement (8 parameters each).
-const FAN_OUT_CHUNK: usize = 500;
+/// Most bound parameters per statement (SQLite allows 32766, PostgreSQL 65535).
+const MAX_PARAMS: usize = 8000;
+/// Most ids in one IN list.
+const ROWS_PER_STATEMENT: usize = 500;
 /// Writes waiting for the writer before callers wait to enqueue (back-pressure).
 const QUEUE: usize = 8192;
 
@@ -128,192 +130,257 @@ async fn commit_batch(db: &Db, batch: Vec<Pending>) {
     }
 }
 
-/// Applies `batch` in one transaction and commits it.
+/// Applies `batch` in one transaction and commits it. Whatever the batch size, it costs a few
+/// statements: one multi-row INSERT each for messages, deliveries and attempts, and one
+/// UPDATE for the states of the finished deliveries (each a round trip to the database, which is
+/// what bounds throughput, not the rows).
 async fn apply(db: &Db, batch: &[Pending]) -> StoreResult<Vec<Done>> {
     let mut tx = db.begin().await?;
-    let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
-    let mut done = Vec::with_capacity(batch.len());
-    let mut published = false;
-    for p in batch {
-        let d = match &p.req {
-            Request::Publish {
-                app_id,
-                msg,
-                only_endpoint,
-            } => {
-                let r = publish(
-                    &mut tx,
-                    &mut endpoints,
-                    app_id,
-                    msg,
-                    only_endpoint.as_deref(),
-                )
-                .await?;
-                published |= r.is_ok();
-                Done::Published(r)
-            }
-            Request::Finish {
-                claimed,
-                attempt,
-                next,
-            } => Done::Finished(finish(&mut tx, claimed, attempt, *next).await?),
-            Request::Remember { key, status, body } => {
-                remember(&mut tx, key, *status, body).await?;
-                Done::Remembered
-            }
-        };
-        done.push(d);
-    }
-    if published {
-        tx.notify_nodes().await?;
-    }
-    tx.commit().await?;
-    Ok(done)
-}
-
-/// Stores a message and one delivery per matching endpoint. The outer error fails the batch;
-/// the inner one is this message's own (a duplicate `eventId`).
-async fn publish(
-    tx: &mut Tx,
-    endpoints: &mut HashMap<String, Vec<Endpoint>>,
-    app_id: &str,
-    m: &NewMessage,
-    only_endpoint: Option<&str>,
-) -> StoreResult<StoreResult<Message>> {
     let now = crate::clock::now_ms();
-    if let Some(eid) = &m.event_id {
-        let dup = tx
-            .opt(
-                q(
-                    "SELECT id FROM messages WHERE app_id = ? AND event_id = ? AND created_at > ?
-                   LIMIT 1",
-                )
-                .bind(app_id)
-                .bind(eid)
-                .bind(now - EVENT_ID_WINDOW_MS),
-            )
-            .await?;
-        if dup.is_some() {
-            return Ok(Err(StoreError::Conflict(format!(
+    let mut done: Vec<Option<Done>> = batch.iter().map(|_| None).collect();
+
+    // Publishes: messages and their fan-out.
+    let endpoints = endpoints_of(&mut tx, batch).await?;
+    let mut seen_event_ids = HashSet::new();
+    let mut messages = Vec::new();
+    let mut deliveries = Vec::new();
+    for (i, p) in batch.iter().enumerate() {
+        let Request::Publish {
+            app_id,
+            msg: m,
+            only_endpoint,
+        } = &p.req
+        else {
+            continue;
+        };
+        if let Some(eid) = &m.event_id
+            && (!seen_event_ids.insert((app_id, eid))
+                || event_id_taken(&mut tx, app_id, eid, now).await?)
+        {
+            done[i] = Some(Done::Published(Err(StoreError::Conflict(format!(
                 "A message with eventId {eid} was already published in the last 24 hours"
-            ))));
+            )))));
+            continue;
         }
-    }
-    let id = ids::new_id(ids::MESSAGE);
-    tx.exec(
-        q(
-            "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags,
-              created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(app_id)
-        .bind(&m.event_id)
-        .bind(&m.event_type)
-        .bind(&m.payload)
-        .bind(m.channels.as_ref().map(to_json))
-        .bind(m.tags.as_ref().map(to_json))
-        .bind(now),
-    )
-    .await?;
-    if !endpoints.contains_key(app_id) {
-        let rows = tx
-            .all(q("SELECT * FROM endpoints WHERE app_id = ?").bind(app_id))
-            .await?;
-        endpoints.insert(app_id.to_string(), rows::each(&rows, rows::endpoint)?);
-    }
-    let targets: Vec<&Endpoint> = endpoints
-        .get(app_id)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter(|ep| match only_endpoint {
-            Some(only) => only == ep.id,
+        let id = ids::new_id(ids::MESSAGE);
+        messages.push(vec![
+            Arg::from(&id),
+            Arg::from(app_id),
+            Arg::from(&m.event_id),
+            Arg::from(&m.event_type),
+            Arg::from(&m.payload),
+            Arg::from(m.channels.as_ref().map(to_json)),
+            Arg::from(m.tags.as_ref().map(to_json)),
+            Arg::from(now),
+        ]);
+        let targets = endpoints.get(app_id).map(Vec::as_slice).unwrap_or_default();
+        for ep in targets.iter().filter(|ep| match only_endpoint {
+            Some(only) => *only == ep.id,
             None => ep.matches(&m.event_type, m.channels.as_deref()),
-        })
-        .collect();
-    // Multi-row INSERTs for the fan-out, in chunks that stay under the bound-parameter limits.
-    for chunk in targets.chunks(FAN_OUT_CHUNK) {
-        let mut sql = q(
-            "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status,
-                             next_attempt_at, created_at, updated_at) VALUES ",
-        );
-        for (i, ep) in chunk.iter().enumerate() {
+        }) {
+            // Endpoints disabled now get a skipped delivery, so the message can be replayed.
             let (status, next) = if ep.disabled {
                 (DeliveryStatus::Skipped, None)
             } else {
                 (DeliveryStatus::Pending, Some(now))
             };
-            sql.push(if i == 0 {
-                "(?, ?, ?, ?, ?, ?, ?, ?)"
-            } else {
-                ", (?, ?, ?, ?, ?, ?, ?, ?)"
-            });
-            sql.arg(ids::new_id(ids::DELIVERY))
-                .arg(app_id)
-                .arg(&id)
-                .arg(&ep.id)
-                .arg(status as i64)
-                .arg(next)
-                .arg(now)
-                .arg(now);
+            deliveries.push(vec![
+                Arg::from(ids::new_id(ids::DELIVERY)),
+                Arg::from(app_id),
+                Arg::from(&id),
+                Arg::from(&ep.id),
+                Arg::from(status as i64),
+                Arg::from(next),
+                Arg::from(now),
+                Arg::from(now),
+            ]);
         }
-        tx.exec(sql).await?;
+        done[i] = Some(Done::Published(Ok(Message {
+            id,
+            app_id: app_id.clone(),
+            event_id: m.event_id.clone(),
+            event_type: m.event_type.clone(),
+            payload: Some(m.payload.clone()),
+            channels: m.channels.clone(),
+            tags: m.tags.clone(),
+            created_at: now,
+        })));
     }
-    Ok(Ok(Message {
-        id,
-        app_id: app_id.to_string(),
-        event_id: m.event_id.clone(),
-        event_type: m.event_type.clone(),
-        payload: Some(m.payload.clone()),
-        channels: m.channels.clone(),
-        tags: m.tags.clone(),
-        created_at: now,
-    }))
-}
-
-/// Logs an attempt and sets the delivery's next state. The state changes only if the caller
-/// still holds the lease; the attempt is logged either way (it happened).
-async fn finish(tx: &mut Tx, c: &Claimed, a: &Attempt, next: NextStep) -> StoreResult<bool> {
-    let (status, next_at) = match next {
-        NextStep::Delivered => (DeliveryStatus::Success, None),
-        NextStep::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
-        NextStep::Failed => (DeliveryStatus::Failed, None),
-    };
-    tx.exec(
-        q(
-            "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code,
-              response, duration_ms, error, trigger_type, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&a.id)
-        .bind(&a.app_id)
-        .bind(&a.msg_id)
-        .bind(&a.endpoint_id)
-        .bind(&a.url)
-        .bind(a.status)
-        .bind(a.status_code)
-        .bind(&a.response)
-        .bind(a.duration_ms)
-        .bind(&a.error)
-        .bind(a.trigger_type)
-        .bind(a.created_at),
+    let published = !messages.is_empty();
+    insert_rows(
+        &mut tx,
+        "messages (id, app_id, event_id, event_type, payload, channels, tags, created_at)",
+        messages,
     )
     .await?;
-    let n = tx
-        .exec(
+    insert_rows(
+        &mut tx,
+        "deliveries (id, app_id, msg_id, endpoint_id, status, next_attempt_at, created_at,
+            updated_at)",
+        deliveries,
+    )
+    .await?;
+
+    // Finished attempts: the attempt rows, then the deliveries' next states.
+    let mut attempts = Vec::new();
+    let mut states = Vec::new();
+    for p in batch {
+        let Request::Finish {
+            claimed: c,
+            attempt: a,
+            next,
+        } = &p.req
+        else {
+            continue;
+        };
+        attempts.push(vec![
+            Arg::from(&a.id),
+            Arg::from(&a.app_id),
+            Arg::from(&a.msg_id),
+            Arg::from(&a.endpoint_id),
+            Arg::from(&a.url),
+            Arg::from(a.status),
+            Arg::from(a.status_code),
+            Arg::from(&a.response),
+            Arg::from(a.duration_ms),
+            Arg::from(&a.error),
+            Arg::from(a.trigger_type),
+            Arg::from(a.created_at),
+        ]);
+        let (status, next_at) = match next {
+            NextStep::Delivered => (DeliveryStatus::Success, None),
+            NextStep::RetryAt(t) => (DeliveryStatus::Pending, Some(*t)),
+            NextStep::Failed => (DeliveryStatus::Failed, None),
+        };
+        states.push(vec![
+            Arg::from(&c.delivery_id),
+            Arg::from(c.lease_token),
+            Arg::from(status as i64),
+            Arg::from(next_at),
+        ]);
+    }
+    insert_rows(
+        &mut tx,
+        "attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response,
+            duration_ms, error, trigger_type, created_at)",
+        attempts,
+    )
+    .await?;
+    let updated = set_states(&mut tx, states, now).await?;
+    for (i, p) in batch.iter().enumerate() {
+        match &p.req {
+            Request::Finish { claimed, .. } => {
+                done[i] = Some(Done::Finished(updated.contains(&claimed.delivery_id)));
+            }
+            Request::Remember { key, status, body } => {
+                remember(&mut tx, key, *status, body).await?;
+                done[i] = Some(Done::Remembered);
+            }
+            Request::Publish { .. } => {}
+        }
+    }
+    if published {
+        tx.notify_nodes().await?;
+    }
+    tx.commit().await?;
+    done.into_iter()
+        .map(|d| {
+            d.ok_or_else(|| StoreError::Corrupt("group commit: a write had no outcome".into()))
+        })
+        .collect()
+}
+
+/// The endpoints of every application the batch publishes to.
+async fn endpoints_of(
+    tx: &mut Tx,
+    batch: &[Pending],
+) -> StoreResult<HashMap<String, Vec<Endpoint>>> {
+    let mut apps: Vec<&String> = batch
+        .iter()
+        .filter_map(|p| match &p.req {
+            Request::Publish { app_id, .. } => Some(app_id),
+            _ => None,
+        })
+        .collect();
+    apps.sort_unstable();
+    apps.dedup();
+    let mut out: HashMap<String, Vec<Endpoint>> = HashMap::new();
+    for chunk in apps.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = q(&format!(
+            "SELECT * FROM endpoints WHERE app_id IN ({})",
+            marks(chunk.len())
+        ));
+        for a in chunk {
+            sql.arg(*a);
+        }
+        for row in tx.all(sql).await? {
+            let ep = rows::endpoint(&row)?;
+            out.entry(ep.app_id.clone()).or_default().push(ep);
+        }
+    }
+    Ok(out)
+}
+
+async fn event_id_taken(tx: &mut Tx, app_id: &str, event_id: &str, now: i64) -> StoreResult<bool> {
+    let row = tx
+        .opt(
             q(
-                "UPDATE deliveries SET status = ?, tries = tries + 1, next_attempt_at = ?,
-                  lease_until = NULL, lease_token = NULL, next_trigger = 0, updated_at = ?
-               WHERE id = ? AND lease_token = ? AND status = 3",
+                "SELECT id FROM messages WHERE app_id = ? AND event_id = ? AND created_at > ?
+               LIMIT 1",
             )
-            .bind(status as i64)
-            .bind(next_at)
-            .bind(crate::clock::now_ms())
-            .bind(&c.delivery_id)
-            .bind(c.lease_token),
+            .bind(app_id)
+            .bind(event_id)
+            .bind(now - EVENT_ID_WINDOW_MS),
         )
         .await?;
-    Ok(n == 1)
+    Ok(row.is_some())
+}
+
+/// Multi-row INSERTs of `rows` into `table (columns)`, in chunks under the bound-parameter
+/// limits of both backends.
+async fn insert_rows(tx: &mut Tx, table: &str, rows: Vec<Vec<Arg>>) -> StoreResult<()> {
+    let Some(width) = rows.first().map(Vec::len) else {
+        return Ok(());
+    };
+    let one = format!("({})", marks(width));
+    let per = (MAX_PARAMS / width).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
+        let mut sql = q(&format!(
+            "INSERT INTO {table} VALUES {}",
+            vec![one.as_str(); chunk.len()].join(", ")
+        ));
+        sql.args.extend(chunk.into_iter().flatten());
+        tx.exec(sql).await?;
+    }
+    Ok(())
+}
+
+/// Sets the next state of finished deliveries `(id, lease token, status, next attempt)`, each
+/// only if its lease is still held; returns the ids that changed.
+async fn set_states(tx: &mut Tx, states: Vec<Vec<Arg>>, now: i64) -> StoreResult<HashSet<String>> {
+    let mut changed = HashSet::new();
+    let per = MAX_PARAMS / 4;
+    let mut states = states.into_iter().peekable();
+    while states.peek().is_some() {
+        let chunk: Vec<Vec<Arg>> = states.by_ref().take(per).collect();
+        let mut sql = q(&format!(
+            "WITH v (id, token, status, next_at) AS (VALUES {})
+             UPDATE deliveries SET status = v.status, tries = tries + 1,
+                next_attempt_at = v.next_at, lease_until = NULL, lease_token = NULL,
+                next_trigger = 0, updated_at = ?
+             FROM v WHERE deliveries.id = v.id AND deliveries.lease_token = v.token
+               AND deliveries.status = 3
+             RETURNING deliveries.id AS id",
+            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+        ));
+        sql.args.extend(chunk.into_iter().flatten());
+        for row in tx.all(sql.bind(now)).await? {
+            changed.insert(row.string("id")?);
+        }
+    }
+    Ok(changed)
 }
 
 async fn remember(tx: &mut Tx, key: &str, status: u16, body: &[u8]) -> StoreResult<()> {

@@ -182,6 +182,32 @@ async fn duplicate_event_id_is_409() {
     let (s, got) = app.get(&format!("/app/{a}/msg/evt-1")).await;
     assert_eq!(s, 200);
     assert_eq!(got["id"], m["id"]);
+
+    // Concurrent publishes with one eventId (they share group commits): exactly one is accepted.
+    let path = format!("/app/{a}/msg");
+    let body = json!({"eventType": "x.y", "eventId": "evt-race", "payload": {}});
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (c, u, b) = (app.client.clone(), app.url(&path), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = c.post(u).bearer_auth(TOKEN).json(&b).send().await;
+            r.expect("request reaches Herald").status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
 }
 
 /// Walks every page of `path` forward, then back, and checks each item is seen exactly once.
