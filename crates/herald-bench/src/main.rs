@@ -53,11 +53,12 @@ struct Args {
     /// Messages per application in the hanging-endpoint run.
     #[arg(long, default_value_t = 20_000)]
     hang_messages: u64,
-    /// Scenarios to run (comma-separated): ceiling, fanout1, fanout10, steady, backlog, hanging.
+    /// Scenarios to run (comma-separated): ceiling, publish (no endpoints: the API alone),
+    /// fanout1, fanout10, steady, backlog, hanging.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceiling,fanout1,fanout10,steady,backlog,hanging"
+        default_value = "ceiling,publish,fanout1,fanout10,steady,backlog,hanging"
     )]
     only: Vec<String>,
 }
@@ -174,6 +175,11 @@ impl Bench {
         }
         self.rx.reset();
         let p = load::publish(node.port, &[app], n, self.args.connections, None).await;
+        if fanout == 0 {
+            self.report(&scenario, "publish rate (no endpoints)", format!("{:.0}/s", p.rate()), "");
+            node.stop().await;
+            return Ok(());
+        }
         let want = p.accepted * fanout as u64;
         let timeout = Duration::from_secs(60 + want / 500);
         let done = self.wait_delivered(want, timeout).await;
@@ -338,6 +344,7 @@ impl Bench {
         let only = self.args.only.clone();
         let wants = |s: &str| only.iter().any(|o| o == s);
         let results = [
+            ("publish", wants("publish")),
             ("fanout1", wants("fanout1")),
             (
                 "fanout10",
@@ -352,6 +359,7 @@ impl Bench {
                 continue;
             }
             let r = match name {
+                "publish" => self.throughput(&backend, 0, self.args.messages).await,
                 "fanout1" => self.throughput(&backend, 1, self.args.messages).await,
                 "fanout10" => {
                     self.throughput(&backend, 10, self.args.fanout_messages)

@@ -60,6 +60,10 @@ pub struct Config {
     #[arg(long, env = "HERALD_MAX_IN_FLIGHT_PER_ENDPOINT", default_value_t = 32)]
     pub max_in_flight_per_endpoint: usize,
 
+    /// Threads running the API and the dispatcher (default: one per core).
+    #[arg(long, env = "HERALD_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+
     /// Base URL this node is reached at, used in portal links.
     #[arg(long, env = "HERALD_PUBLIC_URL")]
     pub public_url: Option<String>,

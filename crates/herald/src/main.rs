@@ -18,8 +18,7 @@ enum Command {
     Migrate(Config),
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
@@ -27,10 +26,27 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let result = match cli
+    let command = cli
         .command
-        .unwrap_or_else(|| Command::Serve(Config::defaults()))
-    {
+        .unwrap_or_else(|| Command::Serve(Config::defaults()));
+    let threads = match &command {
+        Command::Serve(c) | Command::Migrate(c) => c.worker_threads,
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads.filter(|n| *n > 0) {
+        rt.worker_threads(n);
+    }
+    match rt.enable_all().build() {
+        Ok(rt) => rt.block_on(run(command)),
+        Err(e) => {
+            eprintln!("herald: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> std::process::ExitCode {
+    let result = match command {
         Command::Serve(cfg) => serve(cfg).await,
         Command::Migrate(cfg) => herald::app::open_store(&cfg)
             .await

@@ -61,7 +61,7 @@ pub async fn create(
     body.validate()?;
     let with_content = q.bool("with_content", true)?;
     let application = body.application.take();
-    let app = match (st.app(&who, &app_id).await, application) {
+    let app = match (st.app_to_publish(&who, &app_id).await, application) {
         (Ok(app), _) => app,
         (Err(ApiError::NotFound(_)), Some(new_app)) if who == Principal::Operator => {
             let mut f = new_app.fields()?;

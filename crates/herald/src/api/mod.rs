@@ -62,6 +62,20 @@ impl AppState {
     /// The application `id_or_uid`, if the caller may see it (another app's data is 404).
     pub async fn app(&self, who: &Principal, id_or_uid: &str) -> ApiResult<Application> {
         let app = self.store.get_app(id_or_uid).await?;
+        Self::visible(who, app)
+    }
+
+    /// [`AppState::app`] for publishing: the lookup may come from a cache up to a second old.
+    pub async fn app_to_publish(
+        &self,
+        who: &Principal,
+        id_or_uid: &str,
+    ) -> ApiResult<Application> {
+        let app = self.store.get_app_cached(id_or_uid).await?;
+        Self::visible(who, app)
+    }
+
+    fn visible(who: &Principal, app: Application) -> ApiResult<Application> {
         match who {
             Principal::Operator => Ok(app),
             Principal::App(id) if *id == app.id => Ok(app),

@@ -1,11 +1,27 @@
 //! Settings, applications, event types, portal tokens and idempotency keys.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use super::db::q;
 use super::is_unique_violation;
 use super::rows::{self, to_json};
 use super::{AppFields, EventTypeFields, Page, PageOut, Store, StoreError, StoreResult};
 use crate::ids;
 use crate::model::{Application, EventType};
+
+/// How long a cached application lookup is trusted on the publish path.
+const APP_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Most cached lookups; the cache starts over beyond that.
+const APP_CACHE_MAX: usize = 10_000;
+
+/// Recent application lookups by id or uid. Publishing looks its application up on every
+/// request; this saves the database round trip. Changes made on this node clear it; changes
+/// made on another node show within [`APP_CACHE_TTL`].
+#[derive(Default)]
+pub(super) struct AppCache {
+    by_key: HashMap<String, (Application, Instant)>,
+}
 
 fn app_conflict(e: StoreError) -> StoreError {
     if is_unique_violation(&e) {
@@ -76,6 +92,36 @@ impl Store {
         rows::app(&row)
     }
 
+    /// Like [`Store::get_app`], but may answer from a cache up to a second old: for publishing,
+    /// where an application's fields hardly matter and the lookup is on the hot path.
+    pub async fn get_app_cached(&self, id_or_uid: &str) -> StoreResult<Application> {
+        {
+            let cache = self.app_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((app, at)) = cache.by_key.get(id_or_uid)
+                && at.elapsed() < APP_CACHE_TTL
+            {
+                return Ok(app.clone());
+            }
+        }
+        let app = self.get_app(id_or_uid).await?;
+        let mut cache = self.app_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.by_key.len() >= APP_CACHE_MAX {
+            cache.by_key.clear();
+        }
+        cache
+            .by_key
+            .insert(id_or_uid.to_string(), (app.clone(), Instant::now()));
+        Ok(app)
+    }
+
+    fn forget_apps(&self) {
+        self.app_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_key
+            .clear();
+    }
+
     pub async fn list_apps(&self, page: &Page) -> StoreResult<PageOut<Application>> {
         let mut sql = q("SELECT * FROM applications WHERE 1=1");
         let back = page.apply(&mut sql, "id");
@@ -84,6 +130,7 @@ impl Store {
     }
 
     pub async fn update_app(&self, id: &str, f: &AppFields) -> StoreResult<Application> {
+        self.forget_apps();
         let n = self
             .db
             .exec(
@@ -107,6 +154,7 @@ impl Store {
     }
 
     pub async fn delete_app(&self, id: &str) -> StoreResult<()> {
+        self.forget_apps();
         let n = self
             .db
             .exec(q("DELETE FROM applications WHERE id = ?").bind(id))

@@ -416,7 +416,13 @@ impl Store {
             only_endpoint: only_endpoint.map(str::to_string),
         };
         self.writer.submit(req, Reply::Publish(reply)).await?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        match rx.await.map_err(|_| StoreError::Closed)? {
+            // The application was deleted after the (cached) lookup.
+            Err(e) if super::is_foreign_key_violation(&e) => {
+                Err(StoreError::NotFound("application"))
+            }
+            r => r,
+        }
     }
 
     /// Records an attempt and the delivery's next state in one transaction; false if the lease

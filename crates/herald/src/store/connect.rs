@@ -24,7 +24,11 @@ impl Store {
             return Err(StoreError::Url(url.to_string()));
         };
         let writer = commit::Writer::start(db.clone());
-        Ok(Store { db, writer })
+        Ok(Store {
+            db,
+            writer,
+            app_cache: Default::default(),
+        })
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Store {
     db: db::Db,
     /// The group committer: publishes and attempt records share transactions (and fsyncs).
     writer: commit::Writer,
+    /// Applications recently looked up to publish to (see [`Store::get_app_cached`]).
+    app_cache: std::sync::Arc<std::sync::Mutex<catalog::AppCache>>,
 }
 
 impl Store {
@@ -42,6 +44,10 @@ pub(crate) const EVENT_ID_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
     matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.is_unique_violation())
+}
+
+pub(crate) fn is_foreign_key_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.is_foreign_key_violation())
 }
 
 /// What can go wrong in the store, independent of HTTP.
