@@ -176,7 +176,12 @@ impl Bench {
         self.rx.reset();
         let p = load::publish(node.port, &[app], n, self.args.connections, None).await;
         if fanout == 0 {
-            self.report(&scenario, "publish rate (no endpoints)", format!("{:.0}/s", p.rate()), "");
+            self.report(
+                &scenario,
+                "publish rate (no endpoints)",
+                format!("{:.0}/s", p.rate()),
+                "",
+            );
             node.stop().await;
             return Ok(());
         }

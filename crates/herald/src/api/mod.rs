@@ -66,11 +66,7 @@ impl AppState {
     }
 
     /// [`AppState::app`] for publishing: the lookup may come from a cache up to a second old.
-    pub async fn app_to_publish(
-        &self,
-        who: &Principal,
-        id_or_uid: &str,
-    ) -> ApiResult<Application> {
+    pub async fn app_to_publish(&self, who: &Principal, id_or_uid: &str) -> ApiResult<Application> {
         let app = self.store.get_app_cached(id_or_uid).await?;
         Self::visible(who, app)
     }
