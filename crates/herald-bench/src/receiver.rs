@@ -1,8 +1,8 @@
 //! The fast receiver: answers 200 at once and records when each delivery arrived.
 //!
 //! `/ok/...` deliveries are counted and their end-to-end latency taken from the `"sent"` field
-//! the load generator put in the payload. `/hang/...` requests are never answered (the sender's
-//! timeout ends them). While the receiver is "down", `/ok` requests wait until it comes up.
+//! the load generator put in the payload; other paths are answered at once, uncounted.
+//! `/hang/...` requests are never answered (the sender's timeout ends them). While the receiver is "down", `/ok` requests wait until it comes up.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,14 +113,20 @@ async fn handle(
     latencies: Arc<Mutex<Vec<u64>>>,
     mut up: watch::Receiver<bool>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    if req.uri().path().starts_with("/hang") {
+    let path = req.uri().path();
+    if path.starts_with("/hang") {
         counts.hang.fetch_add(1, Ordering::Relaxed);
         std::future::pending::<()>().await;
     }
+    // Other paths are answered at once and not counted (another endpoint's traffic).
+    let counted = path.starts_with("/ok/");
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
+    if !counted {
+        return Ok(Response::new(Full::new(Bytes::from_static(b"ok"))));
+    }
     let _ = up.wait_for(|u| *u).await;
     let now = clock::now_ns();
     if let Some(sent) = sent_ns(&body) {

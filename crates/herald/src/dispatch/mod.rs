@@ -24,6 +24,8 @@ use sender::{DEFAULT_USER_AGENT, Outcome, Sender};
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Most deliveries claimed in one go.
 const CLAIM_BATCH: usize = 256;
+/// How long a woken dispatcher lets publishes gather before it claims.
+const CLAIM_GATHER: Duration = Duration::from_millis(1);
 /// How long an idle dispatcher sleeps before looking at the queue again without being woken.
 const IDLE_POLL: Duration = Duration::from_millis(1000);
 /// Most claimed deliveries waiting on this node for a free slot, over all endpoints.
@@ -72,6 +74,11 @@ struct Lane {
     /// When a request of this lane last finished quickly (or the lane began).
     last_progress: i64,
     stalled: bool,
+    /// While stalled: its due deliveries are parked until then (its requests will have
+    /// timed out).
+    parked_until: i64,
+    /// The endpoint's request timeout.
+    timeout_ms: i64,
 }
 
 /// A claimed delivery with what it needs to be sent.
@@ -210,6 +217,8 @@ impl Dispatcher {
                     _ = self.room.notified() => {}
                     _ = tokio::time::sleep(wait) => {}
                 }
+                // Under a stream of publishes, let a few gather so one claim takes them all.
+                tokio::time::sleep(CLAIM_GATHER).await;
             }
         }
     }
@@ -221,32 +230,41 @@ impl Dispatcher {
             .any(|lane| lane.in_flight + lane.waiting.len() >= self.lane_limit(lane))
     }
 
-    /// Marks lanes stalled whose slots are all busy without progress, and puts their queued work
-    /// back for a while, for other nodes or later.
+    /// Marks lanes stalled whose slots are all busy without progress: their queued work goes
+    /// back to the database, and their due deliveries are parked until their requests in flight
+    /// will have timed out, so claims neither take nor wade through them meanwhile.
     async fn check_stalls(&self, now: i64) -> Result<(), crate::store::StoreError> {
         let mut back = Vec::new();
+        let mut park = Vec::new();
         {
             let mut l = self.lanes();
             let mut released = 0;
-            for lane in l.by_endpoint.values_mut() {
+            for (id, lane) in l.by_endpoint.iter_mut() {
                 if !lane.stalled
                     && lane.in_flight >= self.per_endpoint_cap
                     && now - lane.last_progress >= STALL_MS
                 {
                     lane.stalled = true;
+                    lane.parked_until = now + lane.timeout_ms;
                     released += lane.waiting.len();
                     back.extend(lane.waiting.drain(..).map(|j| j.claimed));
+                }
+                if lane.stalled && lane.parked_until > now {
+                    park.push((id.clone(), lane.parked_until));
                 }
             }
             l.waiting -= released;
         }
-        if back.is_empty() {
-            return Ok(());
+        if !back.is_empty() {
+            self.room.notify_one();
+            self.store
+                .release_many(&back, now + STALLED_BACKOFF_MS, DeliveryStatus::Pending)
+                .await?;
         }
-        self.room.notify_one();
-        self.store
-            .release_many(&back, now + STALLED_BACKOFF_MS, DeliveryStatus::Pending)
-            .await
+        for (endpoint, until) in park {
+            self.store.park(&endpoint, now, until).await?;
+        }
+        Ok(())
     }
 
     /// Claims one batch, queues it by endpoint and starts what may start.
@@ -312,11 +330,14 @@ impl Dispatcher {
                     skipped.push(c);
                     continue;
                 }
+                let timeout_ms = self.timeout_of(ep).as_millis() as i64;
                 let lane = l.by_endpoint.entry(ep.id.clone()).or_insert_with(|| Lane {
                     in_flight: 0,
                     waiting: VecDeque::new(),
                     last_progress: now,
                     stalled: false,
+                    parked_until: 0,
+                    timeout_ms,
                 });
                 let held = lane.in_flight + lane.waiting.len();
                 if lane.stalled && held >= self.per_endpoint_cap {

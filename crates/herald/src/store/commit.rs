@@ -14,7 +14,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::db::{Arg, Db, Tx, marks, q};
 use super::rows::{self, to_json};
-use super::{Claimed, EVENT_ID_WINDOW_MS, NewMessage, NextStep, Store, StoreError, StoreResult};
+use super::{
+    Claimed, EVENT_ID_WINDOW_MS, NewMessage, NextStep, Parked, Store, StoreError, StoreResult,
+    first_try,
+};
 use crate::ids;
 use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
 
@@ -87,9 +90,9 @@ impl Pending {
 }
 
 impl Writer {
-    pub fn start(db: Db) -> Self {
+    pub fn start(db: Db, parked: Parked) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, rx));
+        tokio::spawn(run(db, parked, rx));
         Writer { tx }
     }
 
@@ -101,15 +104,15 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Pending>) {
+async fn run(db: Db, parked: Parked, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&db, std::mem::take(&mut batch)).await;
+        commit_batch(&db, &parked, std::mem::take(&mut batch)).await;
     }
 }
 
-async fn commit_batch(db: &Db, batch: Vec<Pending>) {
-    match apply(db, &batch).await {
+async fn commit_batch(db: &Db, parked: &Parked, batch: Vec<Pending>) {
+    match apply(db, parked, &batch).await {
         Ok(done) => {
             for (p, d) in batch.into_iter().zip(done) {
                 p.answer(Ok(d));
@@ -123,7 +126,7 @@ async fn commit_batch(db: &Db, batch: Vec<Pending>) {
         Err(e) => {
             tracing::warn!(error = %e, writes = batch.len(), "group commit failed; retrying each write alone");
             for p in batch {
-                let r = apply(db, std::slice::from_ref(&p)).await;
+                let r = apply(db, parked, std::slice::from_ref(&p)).await;
                 p.answer(r.map(|mut d| d.remove(0)));
             }
         }
@@ -134,7 +137,7 @@ async fn commit_batch(db: &Db, batch: Vec<Pending>) {
 /// statements: one multi-row INSERT each for messages, deliveries and attempts, and one
 /// UPDATE for the states of the finished deliveries (each a round trip to the database, which is
 /// what bounds throughput, not the rows).
-async fn apply(db: &Db, batch: &[Pending]) -> StoreResult<Vec<Done>> {
+async fn apply(db: &Db, parked: &Parked, batch: &[Pending]) -> StoreResult<Vec<Done>> {
     let mut tx = db.begin().await?;
     let now = crate::clock::now_ms();
     let mut done: Vec<Option<Done>> = batch.iter().map(|_| None).collect();
@@ -182,7 +185,10 @@ async fn apply(db: &Db, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             let (status, next) = if ep.disabled {
                 (DeliveryStatus::Skipped, None)
             } else {
-                (DeliveryStatus::Pending, Some(now))
+                (
+                    DeliveryStatus::Pending,
+                    Some(first_try(parked, &ep.id, now)),
+                )
             };
             deliveries.push(vec![
                 Arg::from(ids::new_id(ids::DELIVERY)),

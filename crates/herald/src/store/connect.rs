@@ -23,11 +23,13 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_string()));
         };
-        let writer = commit::Writer::start(db.clone());
+        let parked = super::Parked::default();
+        let writer = commit::Writer::start(db.clone(), parked.clone());
         Ok(Store {
             db,
             writer,
             app_cache: Default::default(),
+            parked,
         })
     }
 }

@@ -26,6 +26,22 @@ pub struct Store {
     writer: commit::Writer,
     /// Applications recently looked up to publish to (see [`Store::get_app_cached`]).
     app_cache: std::sync::Arc<std::sync::Mutex<catalog::AppCache>>,
+    /// Endpoints this node found stalled, with when their deliveries are next worth trying:
+    /// new deliveries to them are stored parked until then (see `queue.rs`).
+    parked: Parked,
+}
+
+/// Stalled endpoints and until when their deliveries are parked.
+pub(crate) type Parked = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>;
+
+/// When a new delivery to `endpoint_id` is first worth trying: now, or later if it is parked.
+pub(crate) fn first_try(parked: &Parked, endpoint_id: &str, now: i64) -> i64 {
+    let parked = parked.lock().unwrap_or_else(|p| p.into_inner());
+    parked
+        .get(endpoint_id)
+        .copied()
+        .filter(|t| *t > now)
+        .unwrap_or(now)
 }
 
 impl Store {

@@ -135,6 +135,26 @@ impl Store {
         Ok(())
     }
 
+    /// Moves the due deliveries of a stalled endpoint to `until` (when its requests in flight
+    /// will have timed out), so claims stop wading through them meanwhile; returns how many.
+    /// Until then, deliveries published to it on this node are stored parked already.
+    pub async fn park(&self, endpoint_id: &str, now: i64, until: i64) -> StoreResult<u64> {
+        {
+            let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+            parked.retain(|_, t| *t > now);
+            parked.insert(endpoint_id.to_string(), until);
+        }
+        self.db
+            .exec(
+                q("UPDATE deliveries SET next_attempt_at = ?
+                   WHERE endpoint_id = ? AND status = 1 AND next_attempt_at <= ?")
+                .bind(until)
+                .bind(endpoint_id)
+                .bind(now),
+            )
+            .await
+    }
+
     /// Queues `msg_id` to `endpoint_id` again, starting a fresh retry cycle; creates the delivery
     /// if the message never had one for this endpoint.
     pub async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str) -> StoreResult<()> {

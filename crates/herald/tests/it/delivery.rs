@@ -416,7 +416,56 @@ async fn a_hanging_endpoint_does_not_hold_up_others() {
     fast.wait_for(20, Duration::from_secs(4)).await;
 }
 
+/// An endpoint that hangs long enough to be found stalled (every slot busy, nothing answered
+/// for a second) has its queued work put back and parked; once it answers again, every message
+/// arrives, each retried as the schedule says.
+async fn a_stalled_endpoint_gets_everything_once_it_recovers() {
+    let app = spawn_app_with(|c| {
+        c.request_timeout_ms = 1500;
+        c.max_in_flight_per_endpoint = 2;
+        c.retry_schedule = vec![1, 1, 1, 1, 1, 1];
+    })
+    .await;
+    let rx = Receiver::start().await;
+    rx.set_delay(Duration::from_secs(10));
+    let a = app.create_app("stall").await;
+    app.create_endpoint(&a, json!({"url": rx.url("/hook")}))
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let m = app
+            .publish(&a, json!({"eventType": "x.y", "payload": {"i": i}}))
+            .await;
+        ids.push(m["id"].as_str().unwrap().to_string());
+    }
+    // Long enough to be found stalled and have its queue parked.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // More messages while it is stalled are stored parked.
+    for i in 20..30 {
+        let m = app
+            .publish(&a, json!({"eventType": "x.y", "payload": {"i": i}}))
+            .await;
+        ids.push(m["id"].as_str().unwrap().to_string());
+    }
+    rx.set_delay(Duration::ZERO);
+    eventually(
+        "every message delivered after recovery",
+        Duration::from_secs(30),
+        || async {
+            let got: std::collections::HashSet<String> = rx
+                .received()
+                .iter()
+                .filter(|r| r.header("webhook-id").starts_with("msg_"))
+                .map(|r| r.header("webhook-id").to_string())
+                .collect();
+            ids.iter().all(|id| got.contains(id)).then_some(())
+        },
+    )
+    .await;
+}
+
 backend_tests!(
+    a_stalled_endpoint_gets_everything_once_it_recovers,
     delivers_signed_payload_bytes_exactly,
     filters_by_event_type_and_channel,
     retries_after_a_500_then_succeeds,
