@@ -33,6 +33,9 @@ const MAX_WAITING: usize = 1024;
 /// An endpoint whose every slot is busy and none of whose requests finished quickly for this
 /// long is stalled (hanging, or timing out): it keeps its slots but queues nothing more here.
 const STALL_MS: i64 = 1000;
+/// Longest a stalled endpoint's deliveries are parked (they are unparked as soon as it answers,
+/// but a node that dies meanwhile leaves them parked for other nodes until then).
+const MAX_PARK_MS: i64 = 30_000;
 /// How long the deliveries a stalled endpoint cannot take are put back for.
 const STALLED_BACKOFF_MS: i64 = 1000;
 /// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
@@ -245,7 +248,7 @@ impl Dispatcher {
                     && now - lane.last_progress >= STALL_MS
                 {
                     lane.stalled = true;
-                    lane.parked_until = now + lane.timeout_ms;
+                    lane.parked_until = now + lane.timeout_ms.min(MAX_PARK_MS);
                     released += lane.waiting.len();
                     back.extend(lane.waiting.drain(..).map(|j| j.claimed));
                 }
@@ -381,10 +384,10 @@ impl Dispatcher {
         let mut job = first;
         loop {
             let started = now_ms();
-            if self.lease_held(&mut job).await {
-                self.deliver(&job.claimed, &job.msg, &job.ep).await;
-            }
+            let succeeded = self.lease_held(&mut job).await
+                && self.deliver(&job.claimed, &job.msg, &job.ep).await;
             let finished = now_ms();
+            let mut unpark = None;
             let (next, notify) = {
                 let mut l = self.lanes();
                 l.in_flight -= 1;
@@ -392,11 +395,17 @@ impl Dispatcher {
                 let mut notify = false;
                 if let Some(lane) = l.by_endpoint.get_mut(id) {
                     lane.in_flight -= 1;
-                    if finished - started < STALL_MS {
-                        lane.last_progress = finished;
-                        lane.stalled = false;
-                    }
                     let held = lane.in_flight + lane.waiting.len();
+                    if succeeded || finished - started < STALL_MS {
+                        lane.last_progress = finished;
+                        if lane.stalled {
+                            lane.stalled = false;
+                            unpark = Some(lane.parked_until);
+                        }
+                    } else if lane.stalled && held == 0 {
+                        // Its requests have all timed out: its slots are free to try again.
+                        unpark = Some(lane.parked_until);
+                    }
                     let limit = self.lane_limit(lane);
                     // Room for a good part of a batch again: claim more.
                     notify = held + 1 == limit / 2 || held == 0;
@@ -412,6 +421,13 @@ impl Dispatcher {
                 notify |= l.waiting + 1 == MAX_WAITING / 2;
                 (next, notify)
             };
+            if let Some(until) = unpark {
+                // The endpoint answers again (or its slots are free): its parked work is due.
+                if let Err(e) = self.store.unpark(&job.ep.id, until, finished).await {
+                    tracing::warn!(error = %e, "unparking an endpoint's deliveries failed");
+                }
+                self.wake.notify_one();
+            }
             if notify {
                 self.room.notify_one();
             }
@@ -446,7 +462,8 @@ impl Dispatcher {
     }
 
     /// One attempt: build the request, send it, record the outcome.
-    async fn deliver(&self, c: &Claimed, msg: &Message, ep: &Endpoint) {
+    /// True if the endpoint accepted it.
+    async fn deliver(&self, c: &Claimed, msg: &Message, ep: &Endpoint) -> bool {
         let started = now_ms();
         let timeout = self.timeout_of(ep);
         let outcome = match &msg.payload {
@@ -512,6 +529,7 @@ impl Dispatcher {
                 tracing::info!(endpoint = %ep.id, "endpoint disabled: {reason}");
             }
         }
+        outcome.success()
     }
 
     fn timeout_of(&self, ep: &Endpoint) -> Duration {

@@ -155,6 +155,24 @@ impl Store {
             .await
     }
 
+    /// Makes the deliveries [`Store::park`] parked until `until` due at `now` (the endpoint
+    /// answers again).
+    pub async fn unpark(&self, endpoint_id: &str, until: i64, now: i64) -> StoreResult<u64> {
+        self.parked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(endpoint_id);
+        self.db
+            .exec(
+                q("UPDATE deliveries SET next_attempt_at = ?
+                   WHERE endpoint_id = ? AND status = 1 AND next_attempt_at = ?")
+                .bind(now)
+                .bind(endpoint_id)
+                .bind(until),
+            )
+            .await
+    }
+
     /// Queues `msg_id` to `endpoint_id` again, starting a fresh retry cycle; creates the delivery
     /// if the message never had one for this endpoint.
     pub async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str) -> StoreResult<()> {

@@ -464,7 +464,32 @@ async fn a_stalled_endpoint_gets_everything_once_it_recovers() {
     .await;
 }
 
+/// A receiver that is slow but answers (a backlog behind an outage): once its held requests
+/// succeed, its parked work is due at once, not when the parking (its 20 s timeout) runs out.
+async fn a_slow_endpoint_that_answers_is_unparked_at_once() {
+    let app = spawn_app_with(|c| {
+        c.request_timeout_ms = 20_000;
+        c.max_in_flight_per_endpoint = 2;
+    })
+    .await;
+    let rx = Receiver::start().await;
+    rx.set_delay(Duration::from_millis(2500));
+    let a = app.create_app("slow").await;
+    app.create_endpoint(&a, json!({"url": rx.url("/hook")}))
+        .await;
+    for i in 0..20 {
+        app.publish(&a, json!({"eventType": "x.y", "payload": {"i": i}}))
+            .await;
+    }
+    // Found stalled after a second without an answer; its queue is parked.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    rx.set_delay(Duration::ZERO);
+    // The two held requests answer within about a second; the rest must follow promptly.
+    rx.wait_for(20, Duration::from_secs(10)).await;
+}
+
 backend_tests!(
+    a_slow_endpoint_that_answers_is_unparked_at_once,
     a_stalled_endpoint_gets_everything_once_it_recovers,
     delivers_signed_payload_bytes_exactly,
     filters_by_event_type_and_channel,
