@@ -306,7 +306,7 @@ impl Dispatcher {
             .messages_by_ids(&dedup(msg_ids))
             .await?
             .into_iter()
-            .map(|m| (m.id.clone(), Arc::new(m)))
+            .map(|m| (m.id.clone(), m))
             .collect();
         let endpoints: HashMap<String, Arc<Endpoint>> = self
             .store

@@ -423,11 +423,18 @@ impl Store {
         };
         self.writer.submit(req, Reply::Publish(reply)).await?;
         match rx.await.map_err(|_| StoreError::Closed)? {
+            Ok(m) => {
+                self.recent
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(m.clone());
+                Ok(m)
+            }
             // The application was deleted after the (cached) lookup.
             Err(e) if super::is_foreign_key_violation(&e) => {
                 Err(StoreError::NotFound("application"))
             }
-            r => r,
+            Err(e) => Err(e),
         }
     }
 

@@ -30,6 +30,7 @@ impl Store {
             writer,
             app_cache: Default::default(),
             parked,
+            recent: Default::default(),
         })
     }
 }

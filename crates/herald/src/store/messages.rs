@@ -1,5 +1,7 @@
 //! Reading messages, deliveries and attempts (publishing goes through the committer).
 
+use std::sync::Arc;
+
 use super::db::{Sql, marks, q};
 use super::rows::{self, DELIVERY_COLS};
 use super::{ListFilter, Page, PageOut, Store, StoreError, StoreResult};
@@ -55,18 +57,34 @@ impl Store {
         rows::message(&row)
     }
 
-    pub async fn messages_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Message>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    /// Messages by id, for sending: from memory if this node published them lately, else
+    /// from the database.
+    pub async fn messages_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Arc<Message>>> {
+        let mut found = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        {
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            for id in ids {
+                match recent.get(id) {
+                    Some(m) => found.push(m),
+                    None => missing.push(id),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
         }
         let mut sql = q(&format!(
             "SELECT * FROM messages WHERE id IN ({})",
-            marks(ids.len())
+            marks(missing.len())
         ));
-        for id in ids {
+        for id in missing {
             sql.arg(id);
         }
-        rows::each(&self.db.all(sql).await?, rows::message)
+        for row in self.db.all(sql).await? {
+            found.push(Arc::new(rows::message(&row)?));
+        }
+        Ok(found)
     }
 
     pub async fn list_messages(
@@ -83,6 +101,10 @@ impl Store {
     }
 
     pub async fn expunge_message(&self, app_id: &str, msg_id: &str) -> StoreResult<()> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(msg_id);
         let n = self
             .db
             .exec(

@@ -12,6 +12,7 @@ mod messages;
 mod migrate;
 mod page;
 mod queue;
+mod recent;
 mod rows;
 
 pub use page::{Order, Page, PageOut};
@@ -29,6 +30,8 @@ pub struct Store {
     /// Endpoints this node found stalled, with when their deliveries are next worth trying:
     /// new deliveries to them are stored parked until then (see `queue.rs`).
     parked: Parked,
+    /// Messages published here lately, for the dispatcher (see `recent.rs`).
+    recent: std::sync::Arc<std::sync::Mutex<recent::Recent>>,
 }
 
 /// Stalled endpoints and until when their deliveries are parked.
