@@ -61,6 +61,9 @@ struct Args {
         default_value = "ceiling,publish,fanout1,fanout10,steady,backlog,hanging"
     )]
     only: Vec<String>,
+    /// Backends to run on (comma-separated): sqlite, postgres (the latter needs a server).
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    backends: Vec<String>,
 }
 
 /// One reported figure.
@@ -459,12 +462,17 @@ async fn main() -> Result<(), Error> {
     if bench.args.only.iter().any(|o| o == "ceiling") {
         bench.ceiling().await;
     }
-    bench.run_backend(Backend::Sqlite).await;
-    match pg {
-        Some(url) => bench.run_backend(Backend::Postgres(url)).await,
-        None => println!(
-            "  PostgreSQL scenarios skipped: set HERALD_BENCH_POSTGRES_URL or --postgres-url"
-        ),
+    let backends = bench.args.backends.clone();
+    if backends.iter().any(|b| b == "sqlite") {
+        bench.run_backend(Backend::Sqlite).await;
+    }
+    if backends.iter().any(|b| b == "postgres") {
+        match pg {
+            Some(url) => bench.run_backend(Backend::Postgres(url)).await,
+            None => println!(
+                "  PostgreSQL scenarios skipped: set HERALD_BENCH_POSTGRES_URL or --postgres-url"
+            ),
+        }
     }
     println!("\n{}", bench.markdown());
     Ok(())

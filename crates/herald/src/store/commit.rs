@@ -9,6 +9,7 @@
 //! alone.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,6 +22,8 @@ use super::{
 use crate::ids;
 use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
 
+/// Committer tasks on PostgreSQL.
+const PG_COMMITTERS: usize = 2;
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 1024;
 /// Most bound parameters per statement (SQLite allows 32766, PostgreSQL 65535).
@@ -92,7 +95,14 @@ impl Pending {
 impl Writer {
     pub fn start(db: Db, parked: Parked) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, parked, rx));
+        // SQLite has one writer: one committer. PostgreSQL commits concurrent transactions in
+        // parallel, so a few committers overlap one batch's round trips and WAL flush with the
+        // next batch's work.
+        let committers = if db.is_pg() { PG_COMMITTERS } else { 1 };
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..committers {
+            tokio::spawn(run(db.clone(), parked.clone(), rx.clone()));
+        }
         Writer { tx }
     }
 
@@ -104,9 +114,14 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, parked: Parked, mut rx: mpsc::Receiver<Pending>) {
+async fn run(db: Db, parked: Parked, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        // Take whatever is queued; the next committer waits for the queue meanwhile.
+        let n = rx.lock().await.recv_many(&mut batch, MAX_BATCH).await;
+        if n == 0 {
+            return;
+        }
         commit_batch(&db, &parked, std::mem::take(&mut batch)).await;
     }
 }
@@ -143,6 +158,9 @@ async fn apply(db: &Db, parked: &Parked, batch: &[Pending]) -> StoreResult<Vec<D
     let mut done: Vec<Option<Done>> = batch.iter().map(|_| None).collect();
 
     // Publishes: messages and their fan-out.
+    if db.is_pg() {
+        lock_event_ids(&mut tx, batch).await?;
+    }
     let endpoints = endpoints_of(&mut tx, batch).await?;
     let mut seen_event_ids = HashSet::new();
     let mut messages = Vec::new();
@@ -325,6 +343,41 @@ async fn endpoints_of(
         }
     }
     Ok(out)
+}
+
+/// On PostgreSQL, committers on this node and on others run concurrently: each batch first
+/// takes a transaction-scoped advisory lock per `(app, eventId)` it publishes, in one order (no
+/// deadlocks), so a concurrent batch with the same eventId waits for this one's commit and then
+/// sees its message.
+async fn lock_event_ids(tx: &mut Tx, batch: &[Pending]) -> StoreResult<()> {
+    let mut keys: Vec<i64> = batch
+        .iter()
+        .filter_map(|p| match &p.req {
+            Request::Publish {
+                app_id,
+                msg: NewMessage {
+                    event_id: Some(e), ..
+                },
+                ..
+            } => {
+                let d = ring::digest::digest(
+                    &ring::digest::SHA256,
+                    format!("{app_id}\n{e}").as_bytes(),
+                );
+                let mut k = [0u8; 8];
+                k.copy_from_slice(&d.as_ref()[..8]);
+                Some(i64::from_be_bytes(k))
+            }
+            _ => None,
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for k in keys {
+        tx.exec(q("SELECT pg_advisory_xact_lock(?)").bind(k))
+            .await?;
+    }
+    Ok(())
 }
 
 async fn event_id_taken(tx: &mut Tx, app_id: &str, event_id: &str, now: i64) -> StoreResult<bool> {

@@ -154,3 +154,56 @@ async fn three_nodes_share_one_database_and_survive_a_sigkill() {
         "{twice} messages delivered twice, more than the killed node had in flight"
     );
 }
+
+/// Two nodes receive the same `eventId` at the same moment: exactly one accepts it (their
+/// committers serialize on an advisory lock per eventId).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(herald_pg),
+    ignore = "PostgreSQL: set HERALD_TEST_POSTGRES_URL (see scripts/pg-test-server) and rebuild"
+)]
+async fn a_duplicate_event_id_is_refused_across_nodes() {
+    let db = fresh_postgres_database().await;
+    let a = Node::start(&db, free_port(), &[]).await;
+    let b = Node::start(&db, free_port(), &[]).await;
+    let client = client();
+    let app: Value = client
+        .post(format!("{}/app", a.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "dedupe", "uid": "dedupe"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(app["uid"], "dedupe");
+    for round in 0..10 {
+        let body = json!({"eventType": "x.y", "eventId": format!("evt-{round}"), "payload": {}});
+        let mut tasks = Vec::new();
+        for base in [&a.base, &b.base, &a.base, &b.base] {
+            let (c, url, body) = (
+                client.clone(),
+                format!("{base}/app/dedupe/msg"),
+                body.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let r = c.post(url).bearer_auth(TOKEN).json(&body).send().await;
+                r.expect("request reaches Herald").status().as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 202).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|&s| s == 202 || s == 409),
+            "{statuses:?}"
+        );
+    }
+}
