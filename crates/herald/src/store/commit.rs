@@ -23,7 +23,7 @@ use crate::ids;
 use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
 
 /// Committer tasks on PostgreSQL.
-const PG_COMMITTERS: usize = 2;
+const PG_COMMITTERS: usize = 1;
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 1024;
 /// Most bound parameters per statement (SQLite allows 32766, PostgreSQL 65535).
@@ -95,9 +95,9 @@ impl Pending {
 impl Writer {
     pub fn start(db: Db, parked: Parked) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        // SQLite has one writer: one committer. PostgreSQL commits concurrent transactions in
-        // parallel, so a few committers overlap one batch's round trips and WAL flush with the
-        // next batch's work.
+        // SQLite has one writer: one committer. PostgreSQL could take several concurrent
+        // transactions, but with the server on the same 2 cores one committer measured faster
+        // (4.1k/s against 3.4-3.9k/s with 2 or 4); a remote server may want more.
         let committers = if db.is_pg() { PG_COMMITTERS } else { 1 };
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..committers {
