@@ -186,18 +186,7 @@ async fn duplicate_event_id_is_409() {
     // Concurrent publishes with one eventId (they share group commits): exactly one is accepted.
     let path = format!("/app/{a}/msg");
     let body = json!({"eventType": "x.y", "eventId": "evt-race", "payload": {}});
-    let mut tasks = Vec::new();
-    for _ in 0..20 {
-        let (c, u, b) = (app.client.clone(), app.url(&path), body.clone());
-        tasks.push(tokio::spawn(async move {
-            let r = c.post(u).bearer_auth(TOKEN).json(&b).send().await;
-            r.expect("request reaches Herald").status().as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = post_all_at_once(vec![app.url(&path); 20], &body).await;
     assert_eq!(
         statuses.iter().filter(|&&s| s == 202).count(),
         1,

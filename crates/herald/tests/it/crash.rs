@@ -27,25 +27,7 @@ async fn sigkill_during_a_publish_burst_loses_nothing() {
     // A slow receiver keeps most deliveries queued or in flight when the node dies.
     rx.set_delay(Duration::from_millis(200));
 
-    let app: Value = client
-        .post(format!("{base}/app"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "crash"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let app_id = app["id"].as_str().unwrap().to_string();
-    let r = client
-        .post(format!("{base}/app/{app_id}/endpoint"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"url": rx.url("/hook")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    let app_id = node.app_with_endpoint("crash", &rx.url("/hook")).await;
 
     // Publishers go on until their requests fail (the node is gone); only 202s count.
     let accepted = Arc::new(Mutex::new(HashSet::new()));

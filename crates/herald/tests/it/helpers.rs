@@ -463,3 +463,53 @@ impl Node {
         let _ = self.child.wait().await;
     }
 }
+
+impl Node {
+    /// POSTs JSON to `path` under this node's API; returns the status and the JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = client()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request reaches Herald");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates an application with one endpoint delivering to `url`; returns the app's id.
+    pub async fn app_with_endpoint(&self, name: &str, url: &str) -> String {
+        let (s, app) = self.post("/app", serde_json::json!({"name": name})).await;
+        assert_eq!(s, 201, "{app}");
+        let id = app["id"].as_str().unwrap().to_string();
+        let (s, ep) = self
+            .post(
+                &format!("/app/{id}/endpoint"),
+                serde_json::json!({"url": url}),
+            )
+            .await;
+        assert_eq!(s, 201, "{ep}");
+        id
+    }
+}
+
+/// POSTs `body` to every URL at once; returns the statuses, in order.
+pub async fn post_all_at_once(urls: Vec<String>, body: &Value) -> Vec<u16> {
+    let client = client();
+    let tasks: Vec<_> = urls
+        .into_iter()
+        .map(|url| {
+            let (c, body) = (client.clone(), body.clone());
+            tokio::spawn(async move {
+                let r = c.post(url).bearer_auth(TOKEN).json(&body).send().await;
+                r.expect("request reaches Herald").status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("the request task ran"));
+    }
+    statuses
+}

@@ -34,25 +34,9 @@ async fn three_nodes_share_one_database_and_survive_a_sigkill() {
     // Deliveries take a moment, so the killed node has some in flight.
     rx.set_delay(Duration::from_millis(20));
     let client = client();
-    let app: Value = client
-        .post(format!("{}/app", bases[0]))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "multinode"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let app_id = app["id"].as_str().unwrap().to_string();
-    let r = client
-        .post(format!("{}/app/{app_id}/endpoint", bases[0]))
-        .bearer_auth(TOKEN)
-        .json(&json!({"url": rx.url("/hook")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    let app_id = nodes[0]
+        .app_with_endpoint("multinode", &rx.url("/hook"))
+        .await;
 
     // Publishers spread messages over the nodes; a request that fails (the node was killed) is
     // sent again to the next node. Only 202s count as accepted.
@@ -166,36 +150,16 @@ async fn a_duplicate_event_id_is_refused_across_nodes() {
     let db = fresh_postgres_database().await;
     let a = Node::start(&db, free_port(), &[]).await;
     let b = Node::start(&db, free_port(), &[]).await;
-    let client = client();
-    let app: Value = client
-        .post(format!("{}/app", a.base))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "dedupe", "uid": "dedupe"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(app["uid"], "dedupe");
+    let (s, app) = a
+        .post("/app", json!({"name": "dedupe", "uid": "dedupe"}))
+        .await;
+    assert_eq!(s, 201, "{app}");
     for round in 0..10 {
         let body = json!({"eventType": "x.y", "eventId": format!("evt-{round}"), "payload": {}});
-        let mut tasks = Vec::new();
-        for base in [&a.base, &b.base, &a.base, &b.base] {
-            let (c, url, body) = (
-                client.clone(),
-                format!("{base}/app/dedupe/msg"),
-                body.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                let r = c.post(url).bearer_auth(TOKEN).json(&body).send().await;
-                r.expect("request reaches Herald").status().as_u16()
-            }));
-        }
-        let mut statuses = Vec::new();
-        for t in tasks {
-            statuses.push(t.await.unwrap());
-        }
+        let urls = [&a.base, &b.base, &a.base, &b.base]
+            .map(|base| format!("{base}/app/dedupe/msg"))
+            .to_vec();
+        let statuses = post_all_at_once(urls, &body).await;
         assert_eq!(
             statuses.iter().filter(|&&s| s == 202).count(),
             1,
