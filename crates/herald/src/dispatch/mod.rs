@@ -333,14 +333,13 @@ impl Dispatcher {
                     skipped.push(c);
                     continue;
                 }
-                let timeout_ms = self.timeout_of(ep).as_millis() as i64;
                 let lane = l.by_endpoint.entry(ep.id.clone()).or_insert_with(|| Lane {
                     in_flight: 0,
                     waiting: VecDeque::new(),
                     last_progress: now,
                     stalled: false,
                     parked_until: 0,
-                    timeout_ms,
+                    timeout_ms: self.timeout_of(ep).as_millis() as i64,
                 });
                 let held = lane.in_flight + lane.waiting.len();
                 if lane.stalled && held >= self.per_endpoint_cap {

@@ -47,17 +47,6 @@ pub(crate) fn first_try(parked: &Parked, endpoint_id: &str, now: i64) -> i64 {
         .unwrap_or(now)
 }
 
-impl Store {
-    /// The name of the backend, for logs and metrics.
-    pub fn backend(&self) -> &'static str {
-        if self.db.is_pg() {
-            "postgres"
-        } else {
-            "sqlite"
-        }
-    }
-}
-
 /// A duplicate `eventId` is refused for this long, as Svix does.
 pub(crate) const EVENT_ID_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
