@@ -113,28 +113,32 @@ impl Sql {
     }
 
     fn sqlite(self) -> sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
-        let mut query = sqlx::query(AssertSqlSafe(self.text));
-        for a in self.args {
-            query = match a {
-                Arg::Text(v) => query.bind(v),
-                Arg::Int(v) => query.bind(v),
-                Arg::Bytes(v) => query.bind(v),
-            };
-        }
-        query
+        bind_all(sqlx::query(AssertSqlSafe(self.text)), self.args)
     }
 
     fn pg(self) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
-        let mut query = sqlx::query(AssertSqlSafe(numbered(&self.text)));
-        for a in self.args {
-            query = match a {
-                Arg::Text(v) => query.bind(v),
-                Arg::Int(v) => query.bind(v),
-                Arg::Bytes(v) => query.bind(v),
-            };
-        }
-        query
+        bind_all(sqlx::query(AssertSqlSafe(numbered(&self.text))), self.args)
     }
+}
+
+/// Binds `args` in order, on either backend.
+fn bind_all<DB: sqlx::Database>(
+    mut query: sqlx::query::Query<'static, DB, <DB as sqlx::Database>::Arguments>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'static, DB, <DB as sqlx::Database>::Arguments>
+where
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for a in args {
+        query = match a {
+            Arg::Text(v) => query.bind(v),
+            Arg::Int(v) => query.bind(v),
+            Arg::Bytes(v) => query.bind(v),
+        };
+    }
+    query
 }
 
 /// Placeholders `?, ?, ...` for an IN list.
