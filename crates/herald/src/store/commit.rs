@@ -90,13 +90,23 @@ impl Pending {
 }
 
 impl Writer {
-    pub fn start(db: Db, parked: Parked) -> Self {
+    pub fn start(db: Db, parked: Parked) -> StoreResult<Self> {
         // One committer per node. SQLite has one writer anyway; on PostgreSQL two or four
         // concurrent committers were measured slower with the server on the same 2 cores
         // (3.4-3.9k/s against 4.1k/s, and several times the latency).
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, parked, rx));
-        Writer { tx }
+        if db.is_pg() {
+            tokio::spawn(run(db, parked, rx));
+        } else {
+            // SQLite statements run on the calling thread, and a commit waits for its fsync:
+            // on a thread of its own, that wait holds up no async worker. It ends when the last
+            // `Writer` is dropped (the channel closes).
+            std::thread::Builder::new()
+                .name("herald-commit".into())
+                .spawn(move || block_on(run(db, parked, rx)))
+                .map_err(StoreError::Thread)?;
+        }
+        Ok(Writer { tx })
     }
 
     async fn submit(&self, req: Request, reply: Reply) -> StoreResult<()> {
@@ -104,6 +114,26 @@ impl Writer {
             .send(Pending { req, reply })
             .await
             .map_err(|_| StoreError::Closed)
+    }
+}
+
+/// Runs `fut` to completion on the current thread. The SQLite committer's awaits are a channel
+/// receive and the writer lock, which need no runtime, only a wake-up.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
     }
 }
 
@@ -383,13 +413,19 @@ async fn event_id_taken(tx: &mut Tx, app_id: &str, event_id: &str, now: i64) -> 
     Ok(row.is_some())
 }
 
-/// Multi-row INSERTs of `rows` into `table (columns)`, in chunks under the bound-parameter
-/// limits of both backends.
+/// INSERTs `rows` into `table (columns)`: on PostgreSQL as multi-row statements, in chunks under
+/// its bound-parameter limit (one round trip each); on SQLite as one prepared statement run per
+/// row.
 async fn insert_rows(tx: &mut Tx, table: &str, rows: Vec<Vec<Arg>>) -> StoreResult<()> {
     let Some(width) = rows.first().map(Vec::len) else {
         return Ok(());
     };
     let one = format!("({})", marks(width));
+    if !tx.is_pg() {
+        tx.exec_each(&format!("INSERT INTO {table} VALUES {one}"), &rows)
+            .await?;
+        return Ok(());
+    }
     let per = (MAX_PARAMS / width).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
@@ -408,6 +444,29 @@ async fn insert_rows(tx: &mut Tx, table: &str, rows: Vec<Vec<Arg>>) -> StoreResu
 /// only if its lease is still held; returns the ids that changed.
 async fn set_states(tx: &mut Tx, states: Vec<Vec<Arg>>, now: i64) -> StoreResult<HashSet<String>> {
     let mut changed = HashSet::new();
+    if !tx.is_pg() {
+        let runs: Vec<Vec<Arg>> = states
+            .into_iter()
+            .map(|mut s| {
+                s.push(Arg::from(now));
+                s
+            })
+            .collect();
+        let counts = tx
+            .exec_each(
+                "UPDATE deliveries SET status = ?3, tries = tries + 1, next_attempt_at = ?4,
+                    lease_until = NULL, lease_token = NULL, next_trigger = 0, updated_at = ?5
+                 WHERE id = ?1 AND lease_token = ?2 AND status = 3",
+                &runs,
+            )
+            .await?;
+        for (run, n) in runs.into_iter().zip(counts) {
+            if let (1, Some(Arg::Text(Some(id)))) = (n, run.into_iter().next()) {
+                changed.insert(id);
+            }
+        }
+        return Ok(changed);
+    }
     let per = MAX_PARAMS / 4;
     let mut states = states.into_iter().peekable();
     while states.peek().is_some() {

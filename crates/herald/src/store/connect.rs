@@ -3,10 +3,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::db::Db;
+use super::lite::{self, Lite};
 use super::{Store, StoreError, StoreResult, commit, migrate};
 
 /// PostgreSQL connections per node: the committer, the dispatcher's claims and the API's reads.
@@ -24,7 +26,7 @@ impl Store {
             return Err(StoreError::Url(url.to_string()));
         };
         let parked = super::Parked::default();
-        let writer = commit::Writer::start(db.clone(), parked.clone());
+        let writer = commit::Writer::start(db.clone(), parked.clone())?;
         Ok(Store {
             db,
             writer,
@@ -36,31 +38,9 @@ impl Store {
 }
 
 async fn open_sqlite(url: &str) -> StoreResult<Db> {
-    let opts = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // FULL: a commit is on disk before the API answers 202, even across a power cut.
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(30))
-        .foreign_keys(true);
-    let write = SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .acquire_timeout(Duration::from_secs(60))
-        .connect_with(opts.clone())
-        .await?;
-    // The schema must exist before read-only connections open the file.
-    migrate::run(&Db::Sqlite {
-        write: write.clone(),
-        read: write.clone(),
-    })
-    .await?;
-    let read = SqlitePoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(60))
-        .connect_with(opts.read_only(true))
-        .await?;
-    Ok(Db::Sqlite { write, read })
+    let db = Db::Sqlite(Arc::new(Lite::open(&lite::path_of(url)?)?));
+    migrate::run(&db).await?;
+    Ok(db)
 }
 
 async fn open_postgres(url: &str) -> StoreResult<Db> {

@@ -1,22 +1,22 @@
 //! One door to either database. Queries are written once, in the SQL both backends share, with
 //! `?` placeholders (renumbered `$1, $2, ...` for PostgreSQL); the few statements whose dialects
 //! differ ask [`Db::is_pg`]. Rows come back as [`Row`], read by column name and type.
+//! SQLite is driven directly (`lite.rs`), PostgreSQL through sqlx.
+
+use std::sync::Arc;
 
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{AssertSqlSafe, Postgres, Row as _, Sqlite};
+use sqlx::{AssertSqlSafe, Postgres, Row as _};
 
-use super::StoreResult;
+use super::lite::{self, Lite, LiteRow, LiteTx};
+use super::{StoreError, StoreResult};
 
 /// The connection pools of the backend in use.
 #[derive(Clone)]
 pub(super) enum Db {
     /// One writer connection (SQLite has one writer anyway; one connection avoids busy errors)
     /// and a pool of read-only connections, in WAL mode.
-    Sqlite {
-        write: SqlitePool,
-        read: SqlitePool,
-    },
+    Sqlite(Arc<Lite>),
     Postgres(PgPool),
 }
 
@@ -112,33 +112,17 @@ impl Sql {
         self
     }
 
-    fn sqlite(self) -> sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
-        bind_all(sqlx::query(AssertSqlSafe(self.text)), self.args)
-    }
-
     fn pg(self) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
-        bind_all(sqlx::query(AssertSqlSafe(numbered(&self.text))), self.args)
+        let mut query = sqlx::query(AssertSqlSafe(numbered(&self.text)));
+        for a in self.args {
+            query = match a {
+                Arg::Text(v) => query.bind(v),
+                Arg::Int(v) => query.bind(v),
+                Arg::Bytes(v) => query.bind(v),
+            };
+        }
+        query
     }
-}
-
-/// Binds `args` in order, on either backend.
-fn bind_all<DB: sqlx::Database>(
-    mut query: sqlx::query::Query<'static, DB, <DB as sqlx::Database>::Arguments>,
-    args: Vec<Arg>,
-) -> sqlx::query::Query<'static, DB, <DB as sqlx::Database>::Arguments>
-where
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Vec<u8>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    for a in args {
-        query = match a {
-            Arg::Text(v) => query.bind(v),
-            Arg::Int(v) => query.bind(v),
-            Arg::Bytes(v) => query.bind(v),
-        };
-    }
-    query
 }
 
 /// Placeholders `?, ?, ...` for an IN list.
@@ -164,40 +148,38 @@ fn numbered(sql: &str) -> String {
 
 /// A result row of either backend.
 pub(super) enum Row {
-    Sqlite(SqliteRow),
+    Sqlite(LiteRow),
     Pg(PgRow),
+}
+
+fn null(col: &str) -> StoreError {
+    StoreError::Corrupt(format!("column {col} is NULL"))
 }
 
 impl Row {
     pub fn i64(&self, col: &str) -> StoreResult<i64> {
-        Ok(match self {
-            Row::Sqlite(r) => r.try_get(col)?,
-            Row::Pg(r) => r.try_get(col)?,
-        })
+        self.opt_i64(col)?.ok_or_else(|| null(col))
     }
     pub fn opt_i64(&self, col: &str) -> StoreResult<Option<i64>> {
-        Ok(match self {
-            Row::Sqlite(r) => r.try_get(col)?,
-            Row::Pg(r) => r.try_get(col)?,
-        })
+        match self {
+            Row::Sqlite(r) => r.opt_i64(col),
+            Row::Pg(r) => Ok(r.try_get(col)?),
+        }
     }
     pub fn string(&self, col: &str) -> StoreResult<String> {
-        Ok(match self {
-            Row::Sqlite(r) => r.try_get(col)?,
-            Row::Pg(r) => r.try_get(col)?,
-        })
+        self.opt_string(col)?.ok_or_else(|| null(col))
     }
     pub fn opt_string(&self, col: &str) -> StoreResult<Option<String>> {
-        Ok(match self {
-            Row::Sqlite(r) => r.try_get(col)?,
-            Row::Pg(r) => r.try_get(col)?,
-        })
+        match self {
+            Row::Sqlite(r) => r.opt_string(col),
+            Row::Pg(r) => Ok(r.try_get(col)?),
+        }
     }
     pub fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
-        Ok(match self {
-            Row::Sqlite(r) => r.try_get(col)?,
-            Row::Pg(r) => r.try_get(col)?,
-        })
+        match self {
+            Row::Sqlite(r) => r.bytes(col),
+            Row::Pg(r) => Ok(r.try_get(col)?),
+        }
     }
 }
 
@@ -209,7 +191,7 @@ impl Db {
     /// Runs a write outside any transaction; returns the rows affected.
     pub async fn exec(&self, sql: Sql) -> StoreResult<u64> {
         Ok(match self {
-            Db::Sqlite { write, .. } => sql.sqlite().execute(write).await?.rows_affected(),
+            Db::Sqlite(l) => lite::exec(&*l.writer().await, &sql)?,
             Db::Postgres(p) => sql.pg().execute(p).await?.rows_affected(),
         })
     }
@@ -217,7 +199,7 @@ impl Db {
     /// Runs a write that returns rows (`RETURNING`).
     pub async fn exec_rows(&self, sql: Sql) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Db::Sqlite { write, .. } => wrap(sql.sqlite().fetch_all(write).await?, Row::Sqlite),
+            Db::Sqlite(l) => wrap(lite::query(&*l.writer().await, &sql)?, Row::Sqlite),
             Db::Postgres(p) => wrap(sql.pg().fetch_all(p).await?, Row::Pg),
         })
     }
@@ -225,22 +207,19 @@ impl Db {
     /// Runs a read. On SQLite it goes to a read-only connection, which sees every committed write.
     pub async fn all(&self, sql: Sql) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Db::Sqlite { read, .. } => wrap(sql.sqlite().fetch_all(read).await?, Row::Sqlite),
+            Db::Sqlite(l) => wrap(l.read(|c| lite::query(c, &sql))?, Row::Sqlite),
             Db::Postgres(p) => wrap(sql.pg().fetch_all(p).await?, Row::Pg),
         })
     }
 
     pub async fn opt(&self, sql: Sql) -> StoreResult<Option<Row>> {
-        Ok(match self {
-            Db::Sqlite { read, .. } => sql.sqlite().fetch_optional(read).await?.map(Row::Sqlite),
-            Db::Postgres(p) => sql.pg().fetch_optional(p).await?.map(Row::Pg),
-        })
+        Ok(self.all(sql).await?.into_iter().next())
     }
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Db::Sqlite(l) => Tx::Sqlite(LiteTx::begin(l).await?),
             Db::Postgres(p) => Tx::Pg(p.begin().await?),
         })
     }
@@ -264,34 +243,62 @@ fn wrap<R>(rows: Vec<R>, f: impl Fn(R) -> Row) -> Vec<Row> {
 
 /// A write transaction of either backend.
 pub(super) enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(LiteTx),
     Pg(sqlx::Transaction<'static, Postgres>),
 }
 
 impl Tx {
+    pub fn is_pg(&self) -> bool {
+        matches!(self, Tx::Pg(_))
+    }
+
     pub async fn exec(&mut self, sql: Sql) -> StoreResult<u64> {
         Ok(match self {
-            Tx::Sqlite(t) => sql.sqlite().execute(&mut **t).await?.rows_affected(),
+            Tx::Sqlite(t) => lite::exec(t.conn(), &sql)?,
             Tx::Pg(t) => sql.pg().execute(&mut **t).await?.rows_affected(),
         })
     }
 
+    /// Runs the statement `text` once per set of arguments in `runs`; returns the rows each run
+    /// changed. On SQLite the statement is prepared once; a multi-row statement would be parsed
+    /// anew for every batch size, and there is no round trip to save.
+    pub async fn exec_each(&mut self, text: &str, runs: &[Vec<Arg>]) -> StoreResult<Vec<u64>> {
+        match self {
+            Tx::Sqlite(t) => lite::exec_each(t.conn(), text, runs),
+            Tx::Pg(_) => {
+                let mut out = Vec::with_capacity(runs.len());
+                for args in runs {
+                    let sql = Sql {
+                        text: text.to_string(),
+                        args: args.clone(),
+                    };
+                    out.push(self.exec(sql).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
     pub async fn all(&mut self, sql: Sql) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Tx::Sqlite(t) => wrap(sql.sqlite().fetch_all(&mut **t).await?, Row::Sqlite),
+            Tx::Sqlite(t) => wrap(lite::query(t.conn(), &sql)?, Row::Sqlite),
             Tx::Pg(t) => wrap(sql.pg().fetch_all(&mut **t).await?, Row::Pg),
         })
     }
 
     pub async fn opt(&mut self, sql: Sql) -> StoreResult<Option<Row>> {
-        Ok(match self {
-            Tx::Sqlite(t) => sql
-                .sqlite()
-                .fetch_optional(&mut **t)
-                .await?
-                .map(Row::Sqlite),
-            Tx::Pg(t) => sql.pg().fetch_optional(&mut **t).await?.map(Row::Pg),
-        })
+        Ok(self.all(sql).await?.into_iter().next())
+    }
+
+    /// Runs a script of several statements without arguments (migrations).
+    pub async fn script(&mut self, sql: &'static str) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.conn().execute_batch(sql)?,
+            Tx::Pg(t) => {
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Tells every node, at commit, that new work is due (PostgreSQL only).
@@ -304,7 +311,7 @@ impl Tx {
 
     pub async fn commit(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t) => t.commit()?,
             Tx::Pg(t) => t.commit().await?,
         }
         Ok(())
@@ -312,7 +319,7 @@ impl Tx {
 
     pub async fn rollback(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Sqlite(t) => t.rollback()?,
             Tx::Pg(t) => t.rollback().await?,
         }
         Ok(())

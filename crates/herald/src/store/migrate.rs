@@ -2,10 +2,8 @@
 //! inside a transaction, and is recorded in `herald_migrations`. On PostgreSQL an advisory lock
 //! makes nodes that start together take turns.
 
-use sqlx::AssertSqlSafe;
-
 use super::StoreResult;
-use super::db::{Db, Tx, q};
+use super::db::{Db, q};
 
 /// `(version, SQL)`, in order. Never edit a released migration: add a new one, to both lists.
 const SQLITE: &[(i64, &str)] = &[
@@ -45,7 +43,7 @@ pub(super) async fn run(db: &Db) -> StoreResult<()> {
             tx.rollback().await?;
             continue;
         }
-        raw(&mut tx, sql).await?;
+        tx.script(sql).await?;
         tx.exec(
             q("INSERT INTO herald_migrations (version, applied_at) VALUES (?, ?)")
                 .bind(*version)
@@ -54,19 +52,6 @@ pub(super) async fn run(db: &Db) -> StoreResult<()> {
         .await?;
         tx.commit().await?;
         tracing::info!(version, "applied database migration");
-    }
-    Ok(())
-}
-
-/// Runs a script of several statements.
-async fn raw(tx: &mut Tx, sql: &'static str) -> StoreResult<()> {
-    match tx {
-        Tx::Sqlite(t) => {
-            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await?;
-        }
-        Tx::Pg(t) => {
-            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await?;
-        }
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod connect;
 mod db;
 mod endpoints;
 mod listen;
+mod lite;
 mod messages;
 mod migrate;
 mod page;
@@ -51,11 +52,17 @@ pub(crate) fn first_try(parked: &Parked, endpoint_id: &str, now: i64) -> i64 {
 pub(crate) const EVENT_ID_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
+    use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
     matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.is_unique_violation())
+        || matches!(
+            lite::code(e),
+            Some(SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY)
+        )
 }
 
 pub(crate) fn is_foreign_key_violation(e: &StoreError) -> bool {
     matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.is_foreign_key_violation())
+        || lite::code(e) == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
 }
 
 /// What can go wrong in the store, independent of HTTP.
@@ -67,6 +74,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot start the committer thread: {0}")]
+    Thread(std::io::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]

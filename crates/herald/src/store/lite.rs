@@ -1,0 +1,258 @@
+//! SQLite, driven directly on the calling thread: one writer connection behind an async lock,
+//! and a small pool of read-only connections. A statement here costs microseconds; handing it to
+//! a driver thread and its rows back (as sqlx's SQLite driver does) cost more than that, and under
+//! load the thread switches were the largest item of Herald's profile.
+//!
+//! The group committer runs on a thread of its own (see `commit.rs`), so the one slow step, a
+//! commit's fsync, never holds up an async worker. Other writes (claims, API changes) are short
+//! and run where they are called.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql, params_from_iter};
+use tokio::sync::OwnedMutexGuard;
+
+use super::db::{Arg, Sql};
+use super::{StoreError, StoreResult};
+
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+/// Prepared statements cached per connection.
+const STATEMENT_CACHE: usize = 256;
+/// How long a statement waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An open SQLite database.
+pub(super) struct Lite {
+    path: String,
+    writer: Arc<tokio::sync::Mutex<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// The file named by a `sqlite:PATH` or `sqlite://PATH` URL.
+pub(super) fn path_of(url: &str) -> StoreResult<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Url(url.to_string()))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // `mode=rwc` (read, write, create) is what Herald does anyway; other options are not
+    // supported rather than silently ignored.
+    if query.split('&').any(|p| !p.is_empty() && p != "mode=rwc") {
+        return Err(StoreError::Url(url.to_string()));
+    }
+    if path.is_empty() || path == ":memory:" {
+        // Herald's connections must share one database, which an in-memory one cannot be.
+        return Err(StoreError::Url(url.to_string()));
+    }
+    Ok(path.to_string())
+}
+
+impl Lite {
+    /// Opens (creating if missing) the database file at `path` in WAL mode.
+    pub fn open(path: &str) -> StoreResult<Lite> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // WAL: readers never block the writer nor it them. FULL: a commit is on disk before the
+        // API answers 202, even across a power cut.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(Lite {
+            path: path.to_string(),
+            writer: Arc::new(tokio::sync::Mutex::new(conn)),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn open_reader(&self) -> StoreResult<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    /// Runs `f` on a read-only connection, which sees every committed write.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let out = f(&conn);
+        let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// The writer connection, exclusively.
+    pub async fn writer(&self) -> OwnedMutexGuard<Connection> {
+        self.writer.clone().lock_owned().await
+    }
+}
+
+impl ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Arg::Text(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Arg::Int(Some(i)) => ToSqlOutput::Owned(Value::Integer(*i)),
+            Arg::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Arg::Text(None) | Arg::Int(None) => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
+/// Runs a statement; returns the rows it changed.
+pub(super) fn exec(conn: &Connection, sql: &Sql) -> StoreResult<u64> {
+    let mut st = conn.prepare_cached(&sql.text)?;
+    Ok(st.execute(params_from_iter(sql.args.iter()))? as u64)
+}
+
+/// Runs one statement once per set of arguments; returns the rows each run changed.
+pub(super) fn exec_each(conn: &Connection, text: &str, runs: &[Vec<Arg>]) -> StoreResult<Vec<u64>> {
+    let mut st = conn.prepare_cached(text)?;
+    runs.iter()
+        .map(|args| Ok(st.execute(params_from_iter(args.iter()))? as u64))
+        .collect()
+}
+
+/// Runs a query (or a write with `RETURNING`) and reads every row.
+pub(super) fn query(conn: &Connection, sql: &Sql) -> StoreResult<Vec<LiteRow>> {
+    let mut st = conn.prepare_cached(&sql.text)?;
+    let cols: Arc<[String]> = st.column_names().map(String::from).collect();
+    let mut rows = st.query(params_from_iter(sql.args.iter()))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let vals = (0..cols.len())
+            .map(|i| r.get::<_, Value>(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(LiteRow {
+            cols: cols.clone(),
+            vals,
+        });
+    }
+    Ok(out)
+}
+
+/// A result row, owned.
+pub(super) struct LiteRow {
+    cols: Arc<[String]>,
+    vals: Vec<Value>,
+}
+
+impl LiteRow {
+    fn get(&self, col: &str) -> StoreResult<&Value> {
+        self.cols
+            .iter()
+            .position(|c| c == col)
+            .map(|i| &self.vals[i])
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {col}")))
+    }
+
+    fn wrong(col: &str, v: &Value) -> StoreError {
+        StoreError::Corrupt(format!("column {col}: unexpected {:?}", v.data_type()))
+    }
+
+    pub fn opt_i64(&self, col: &str) -> StoreResult<Option<i64>> {
+        match self.get(col)? {
+            Value::Integer(i) => Ok(Some(*i)),
+            Value::Null => Ok(None),
+            v => Err(Self::wrong(col, v)),
+        }
+    }
+
+    pub fn opt_string(&self, col: &str) -> StoreResult<Option<String>> {
+        match self.get(col)? {
+            Value::Text(s) => Ok(Some(s.clone())),
+            Value::Null => Ok(None),
+            v => Err(Self::wrong(col, v)),
+        }
+    }
+
+    pub fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+        match self.get(col)? {
+            Value::Blob(b) => Ok(b.clone()),
+            Value::Text(s) => Ok(s.clone().into_bytes()),
+            v => Err(Self::wrong(col, v)),
+        }
+    }
+}
+
+/// A write transaction on the writer connection, which it holds until commit or rollback. Dropped
+/// without a commit (an error on the way), it rolls back.
+pub(super) struct LiteTx {
+    conn: OwnedMutexGuard<Connection>,
+    open: bool,
+}
+
+impl LiteTx {
+    pub async fn begin(lite: &Lite) -> StoreResult<LiteTx> {
+        let conn = lite.writer().await;
+        // IMMEDIATE: take the write lock now, not at the first write.
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(LiteTx { conn, open: true })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn commit(mut self) -> StoreResult<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+
+    pub fn rollback(mut self) -> StoreResult<()> {
+        self.open = false;
+        self.conn.prepare_cached("ROLLBACK")?.execute([])?;
+        Ok(())
+    }
+}
+
+impl Drop for LiteTx {
+    fn drop(&mut self) {
+        if self.open
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %e, "rolling back a SQLite transaction failed");
+        }
+    }
+}
+
+/// SQLite's extended result code of a failed statement, if that is what `e` is.
+pub(super) fn code(e: &StoreError) -> Option<i32> {
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => Some(f.extended_code),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of;
+
+    #[test]
+    fn reads_sqlite_urls() {
+        assert_eq!(path_of("sqlite://herald.db").unwrap(), "herald.db");
+        assert_eq!(path_of("sqlite:///var/lib/h.db").unwrap(), "/var/lib/h.db");
+        assert_eq!(path_of("sqlite:h.db?mode=rwc").unwrap(), "h.db");
+        assert!(path_of("sqlite://h.db?mode=ro").is_err());
+        assert!(path_of("sqlite::memory:").is_err());
+        assert!(path_of("sqlite://").is_err());
+        assert!(path_of("postgres://x").is_err());
+    }
+}
