@@ -120,9 +120,13 @@ impl Application {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
+        // New deliveries go straight to this node's dispatcher while it runs.
+        let handoff: Arc<dyn crate::store::Handoff> = self.dispatcher.clone();
+        self.state.store.set_handoff(Some(Arc::downgrade(&handoff)));
         let dispatcher = tokio::spawn(self.dispatcher.clone().run(stopped()));
         let pruner = tokio::spawn(prune_loop(self.state.store.clone()));
         let store = self.state.store.clone();
+        let store_of_run = store.clone();
         let wake = self.state.wake.clone();
         let wakeups = tokio::spawn(async move { store.forward_wakeups(wake).await });
         let router = api::router(self.state);
@@ -141,6 +145,7 @@ impl Application {
         pruner.abort();
         wakeups.abort();
         let _ = dispatcher.await;
+        store_of_run.set_handoff(None);
         result
     }
 }

@@ -711,7 +711,6 @@ pub async fn send_example(
         tags: None,
     };
     let m = st.store.publish(&ep.app_id, &msg, Some(&ep.id)).await?;
-    st.wake.notify_one();
     Ok(Json(MessageOut::new(&m, true)))
 }
 

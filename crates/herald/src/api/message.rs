@@ -84,8 +84,8 @@ pub async fn create(
         channels: body.channels.filter(|c| !c.is_empty()),
         tags: body.tags.filter(|t| !t.is_empty()),
     };
+    // The store hands the deliveries to the dispatcher, or wakes it for those it stored pending.
     let m = st.store.publish(&app.id, &msg, None).await?;
-    st.wake.notify_one();
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageOut::new(&m, with_content)),

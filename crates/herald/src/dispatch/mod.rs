@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::formats;
 use crate::ids;
 use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
-use crate::store::{Claimed, NextStep, Store};
+use crate::store::{Claimed, Handoff, NextStep, Store, Work};
 use sender::{DEFAULT_USER_AGENT, Outcome, Sender};
 
 /// How much longer than the request timeout a lease lasts.
@@ -59,6 +59,53 @@ pub struct Dispatcher {
     max_in_flight: usize,
     per_endpoint_cap: usize,
     lanes: Mutex<Lanes>,
+    /// Where lanes run: work is also handed over from the SQLite committer's own thread.
+    runtime: tokio::runtime::Handle,
+    /// Itself, for work handed over through [`Handoff`].
+    me: std::sync::Weak<Dispatcher>,
+}
+
+impl Handoff for Dispatcher {
+    fn room(&self, endpoint_id: &str) -> usize {
+        let l = self.lanes();
+        let node = MAX_WAITING.saturating_sub(l.waiting);
+        let lane = match l.by_endpoint.get(endpoint_id) {
+            Some(lane) if lane.stalled => 0,
+            Some(lane) => self
+                .lane_limit(lane)
+                .saturating_sub(lane.in_flight + lane.waiting.len()),
+            None => self.per_endpoint_cap + CLAIM_BATCH,
+        };
+        node.min(lane)
+    }
+
+    fn lease_until(&self, ep: &Endpoint, now: i64) -> i64 {
+        now + (self.timeout_of(ep) + LEASE_MARGIN).as_millis() as i64
+    }
+
+    fn take(&self, work: Vec<Work>) {
+        let Some(this) = self.me.upgrade() else {
+            return;
+        };
+        let (stalled, _) = this.enqueue(work, now_ms());
+        if !stalled.is_empty() {
+            // Its endpoint stalled since the commit asked for room: the rest goes back.
+            let store = self.store.clone();
+            self.runtime.spawn(async move {
+                let next = now_ms() + STALLED_BACKOFF_MS;
+                if let Err(e) = store
+                    .release_many(&stalled, next, DeliveryStatus::Pending)
+                    .await
+                {
+                    tracing::warn!(error = %e, "putting back a stalled endpoint's work failed");
+                }
+            });
+        }
+    }
+
+    fn wake(&self) {
+        self.wake.notify_one();
+    }
 }
 
 /// Claimed work, by endpoint. Each endpoint is a lane with at most `per_endpoint_cap` requests in
@@ -73,7 +120,7 @@ struct Lanes {
 
 struct Lane {
     in_flight: usize,
-    waiting: VecDeque<Job>,
+    waiting: VecDeque<Work>,
     /// When a request of this lane last finished quickly (or the lane began).
     last_progress: i64,
     stalled: bool,
@@ -82,14 +129,6 @@ struct Lane {
     parked_until: i64,
     /// The endpoint's request timeout.
     timeout_ms: i64,
-}
-
-/// A claimed delivery with what it needs to be sent.
-struct Job {
-    claimed: Claimed,
-    msg: Arc<Message>,
-    ep: Arc<Endpoint>,
-    lease_until: i64,
 }
 
 /// What a dispatch round found.
@@ -104,7 +143,7 @@ enum Tick {
 
 impl Lanes {
     /// Moves jobs of `endpoint` from its queue to in flight while both limits allow.
-    fn start_ready(&mut self, endpoint: &str, cap: usize, max: usize, out: &mut Vec<Job>) {
+    fn start_ready(&mut self, endpoint: &str, cap: usize, max: usize, out: &mut Vec<Work>) {
         let Some(lane) = self.by_endpoint.get_mut(endpoint) else {
             return;
         };
@@ -120,7 +159,7 @@ impl Lanes {
     }
 
     /// A job of any lane that may start (the total limit was what held them back).
-    fn start_any(&mut self, cap: usize, max: usize) -> Option<Job> {
+    fn start_any(&mut self, cap: usize, max: usize) -> Option<Work> {
         if self.waiting == 0 || self.in_flight >= max {
             return None;
         }
@@ -138,7 +177,8 @@ impl Lanes {
 impl Dispatcher {
     pub fn new(store: Store, cfg: &Config, wake: Arc<Notify>) -> Arc<Self> {
         let timeout = cfg.request_timeout();
-        Arc::new(Dispatcher {
+        Arc::new_cyclic(|me| Dispatcher {
+            me: me.clone(),
             store,
             sender: Sender::new(guard::AddressPolicy::new(cfg.allow_targets.clone())),
             schedule: cfg.retry_schedule.clone(),
@@ -149,6 +189,7 @@ impl Dispatcher {
             max_in_flight: cfg.max_in_flight.max(1),
             per_endpoint_cap: cfg.max_in_flight_per_endpoint.max(1),
             lanes: Mutex::new(Lanes::default()),
+            runtime: tokio::runtime::Handle::current(),
         })
     }
 
@@ -186,7 +227,8 @@ impl Dispatcher {
                 }
             }
             let tick = self.tick().await;
-            let saturated = self.any_saturated();
+            // Freed room matters only when work was left in the database for want of it.
+            let saturated = matches!(tick, Ok(Tick::Full)) || self.any_saturated();
             let wait = match tick {
                 Ok(Tick::Claimed { more: true }) => Duration::ZERO,
                 Ok(Tick::Claimed { more: false }) | Ok(Tick::Full) => IDLE_POLL,
@@ -217,7 +259,6 @@ impl Dispatcher {
                 tokio::select! {
                     _ = &mut shutdown => return,
                     _ = self.wake.notified() => {}
-                    _ = self.room.notified() => {}
                     _ = tokio::time::sleep(wait) => {}
                 }
                 // Under a stream of publishes, let a few gather so one claim takes them all.
@@ -316,70 +357,84 @@ impl Dispatcher {
             .map(|e| (e.id.clone(), Arc::new(e)))
             .collect();
         let mut skipped = Vec::new();
-        let mut stalled = Vec::new();
-        let mut ready = Vec::new();
-        let mut filled = false;
-        {
-            let mut l = self.lanes();
-            let mut touched = Vec::new();
-            for c in claimed {
-                let (Some(msg), Some(ep)) =
-                    (messages.get(&c.msg_id), endpoints.get(&c.endpoint_id))
-                else {
-                    // Deleted since it was queued; the delivery row went with it.
-                    continue;
-                };
-                if ep.disabled {
-                    skipped.push(c);
-                    continue;
-                }
-                let lane = l.by_endpoint.entry(ep.id.clone()).or_insert_with(|| Lane {
-                    in_flight: 0,
-                    waiting: VecDeque::new(),
-                    last_progress: now,
-                    stalled: false,
-                    parked_until: 0,
-                    timeout_ms: self.timeout_of(ep).as_millis() as i64,
-                });
-                let held = lane.in_flight + lane.waiting.len();
-                if lane.stalled && held >= self.per_endpoint_cap {
-                    stalled.push(c);
-                    continue;
-                }
-                if lane.waiting.is_empty() {
-                    touched.push(ep.id.clone());
-                }
-                lane.waiting.push_back(Job {
-                    claimed: c,
-                    msg: msg.clone(),
-                    ep: ep.clone(),
-                    lease_until,
-                });
-                l.waiting += 1;
-                let lane = &l.by_endpoint[&ep.id];
-                filled |= lane.in_flight + lane.waiting.len() >= self.lane_limit(lane);
+        let mut work = Vec::with_capacity(claimed.len());
+        for c in claimed {
+            let (Some(msg), Some(ep)) = (messages.get(&c.msg_id), endpoints.get(&c.endpoint_id))
+            else {
+                // Deleted since it was queued; the delivery row went with it.
+                continue;
+            };
+            if ep.disabled {
+                skipped.push(c);
+                continue;
             }
-            for id in touched {
-                l.start_ready(&id, self.per_endpoint_cap, self.max_in_flight, &mut ready);
-            }
+            work.push(Work {
+                claimed: c,
+                msg: msg.clone(),
+                ep: ep.clone(),
+                lease_until,
+            });
         }
+        let (stalled, filled) = self.enqueue(work, now);
         self.store
             .release_many(&skipped, now, DeliveryStatus::Skipped)
             .await?;
         self.store
             .release_many(&stalled, now + STALLED_BACKOFF_MS, DeliveryStatus::Pending)
             .await?;
-        for job in ready {
-            let this = self.clone();
-            tokio::spawn(async move { this.run_lane(job).await });
-        }
         Ok(Tick::Claimed {
             more: full_batch && !filled,
         })
     }
 
+    /// Queues `work` in the lanes of its endpoints and starts what may start. Returns the
+    /// deliveries a stalled lane cannot take (to put back) and whether some lane filled up.
+    fn enqueue(self: &Arc<Self>, work: Vec<Work>, now: i64) -> (Vec<Claimed>, bool) {
+        let mut stalled = Vec::new();
+        let mut ready = Vec::new();
+        let mut filled = false;
+        {
+            let mut l = self.lanes();
+            let mut touched = Vec::new();
+            for w in work {
+                let lane = l
+                    .by_endpoint
+                    .entry(w.ep.id.clone())
+                    .or_insert_with(|| Lane {
+                        in_flight: 0,
+                        waiting: VecDeque::new(),
+                        last_progress: now,
+                        stalled: false,
+                        parked_until: 0,
+                        timeout_ms: self.timeout_of(&w.ep).as_millis() as i64,
+                    });
+                let held = lane.in_flight + lane.waiting.len();
+                if lane.stalled && held >= self.per_endpoint_cap {
+                    stalled.push(w.claimed);
+                    continue;
+                }
+                if lane.waiting.is_empty() {
+                    touched.push(w.ep.id.clone());
+                }
+                let id = w.ep.id.clone();
+                lane.waiting.push_back(w);
+                l.waiting += 1;
+                let lane = &l.by_endpoint[&id];
+                filled |= lane.in_flight + lane.waiting.len() >= self.lane_limit(lane);
+            }
+            for id in touched {
+                l.start_ready(&id, self.per_endpoint_cap, self.max_in_flight, &mut ready);
+            }
+        }
+        for w in ready {
+            let this = self.clone();
+            self.runtime.spawn(async move { this.run_lane(w).await });
+        }
+        (stalled, filled)
+    }
+
     /// Sends `job`, then the next queued jobs of the same endpoint while there are any.
-    async fn run_lane(self: Arc<Self>, first: Job) {
+    async fn run_lane(self: Arc<Self>, first: Work) {
         let mut job = first;
         loop {
             let started = now_ms();
@@ -440,7 +495,7 @@ impl Dispatcher {
     /// Makes sure the lease outlasts the request about to be sent: a job that waited in its
     /// lane's queue, or whose endpoint has a longer timeout, extends it first. False if the lease
     /// was lost meanwhile (it expired and was reclaimed): the delivery is not ours to send.
-    async fn lease_held(&self, job: &mut Job) -> bool {
+    async fn lease_held(&self, job: &mut Work) -> bool {
         let timeout = self.timeout_of(&job.ep);
         let needed = now_ms() + (timeout + LEASE_MARGIN / 2).as_millis() as i64;
         if needed <= job.lease_until {

@@ -9,14 +9,15 @@
 //! alone.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::db::{Arg, Db, Tx, marks, q};
 use super::rows::{self, to_json};
 use super::{
-    Claimed, EVENT_ID_WINDOW_MS, NewMessage, NextStep, Parked, Store, StoreError, StoreResult,
-    first_try,
+    Claimed, EVENT_ID_WINDOW_MS, HandoffSlot, NewMessage, NextStep, Parked, Store, StoreError,
+    StoreResult, Work, first_try,
 };
 use crate::ids;
 use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
@@ -90,20 +91,25 @@ impl Pending {
 }
 
 impl Writer {
-    pub fn start(db: Db, parked: Parked) -> StoreResult<Self> {
+    pub fn start(db: Db, parked: Parked, handoff: HandoffSlot) -> StoreResult<Self> {
         // One committer per node. SQLite has one writer anyway; on PostgreSQL two or four
         // concurrent committers were measured slower with the server on the same 2 cores
         // (3.4-3.9k/s against 4.1k/s, and several times the latency).
         let (tx, rx) = mpsc::channel(QUEUE);
-        if db.is_pg() {
-            tokio::spawn(run(db, parked, rx));
+        let c = Committer {
+            db,
+            parked,
+            handoff,
+        };
+        if c.db.is_pg() {
+            tokio::spawn(run(c, rx));
         } else {
             // SQLite statements run on the calling thread, and a commit waits for its fsync:
             // on a thread of its own, that wait holds up no async worker. It ends when the last
             // `Writer` is dropped (the channel closes).
             std::thread::Builder::new()
                 .name("herald-commit".into())
-                .spawn(move || block_on(run(db, parked, rx)))
+                .spawn(move || block_on(run(c, rx)))
                 .map_err(StoreError::Thread)?;
         }
         Ok(Writer { tx })
@@ -137,15 +143,22 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
-async fn run(db: Db, parked: Parked, mut rx: mpsc::Receiver<Pending>) {
+/// What the writer task works with.
+struct Committer {
+    db: Db,
+    parked: Parked,
+    handoff: HandoffSlot,
+}
+
+async fn run(c: Committer, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&db, &parked, std::mem::take(&mut batch)).await;
+        commit_batch(&c, std::mem::take(&mut batch)).await;
     }
 }
 
-async fn commit_batch(db: &Db, parked: &Parked, batch: Vec<Pending>) {
-    match apply(db, parked, &batch).await {
+async fn commit_batch(c: &Committer, batch: Vec<Pending>) {
+    match apply(c, &batch).await {
         Ok(done) => {
             for (p, d) in batch.into_iter().zip(done) {
                 p.answer(Ok(d));
@@ -159,7 +172,7 @@ async fn commit_batch(db: &Db, parked: &Parked, batch: Vec<Pending>) {
         Err(e) => {
             tracing::warn!(error = %e, writes = batch.len(), "group commit failed; retrying each write alone");
             for p in batch {
-                let r = apply(db, parked, std::slice::from_ref(&p)).await;
+                let r = apply(c, std::slice::from_ref(&p)).await;
                 p.answer(r.map(|mut d| d.remove(0)));
             }
         }
@@ -170,7 +183,8 @@ async fn commit_batch(db: &Db, parked: &Parked, batch: Vec<Pending>) {
 /// statements: one multi-row INSERT each for messages, deliveries and attempts, and one
 /// UPDATE for the states of the finished deliveries (each a round trip to the database, which is
 /// what bounds throughput, not the rows).
-async fn apply(db: &Db, parked: &Parked, batch: &[Pending]) -> StoreResult<Vec<Done>> {
+async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
+    let db = &c.db;
     let mut tx = db.begin().await?;
     let now = crate::clock::now_ms();
     let mut done: Vec<Option<Done>> = batch.iter().map(|_| None).collect();
@@ -180,6 +194,18 @@ async fn apply(db: &Db, parked: &Parked, batch: &[Pending]) -> StoreResult<Vec<D
         lock_event_ids(&mut tx, batch).await?;
     }
     let endpoints = endpoints_of(&mut tx, batch).await?;
+    let handoff = c
+        .handoff
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(std::sync::Weak::upgrade);
+    // Room the dispatcher has, by endpoint, for deliveries leased to it at once.
+    let mut room: HashMap<&str, usize> = HashMap::new();
+    let token = fastrand::i64(1..i64::MAX);
+    let mut handed = Vec::new();
+    // Whether some delivery was stored pending and due now (for claims, here or on other nodes).
+    let mut queued = false;
     let mut seen_event_ids = HashSet::new();
     let mut messages = Vec::new();
     let mut deliveries = Vec::new();
@@ -201,9 +227,19 @@ async fn apply(db: &Db, parked: &Parked, batch: &[Pending]) -> StoreResult<Vec<D
             )))));
             continue;
         }
-        let id = ids::new_id(ids::MESSAGE);
+        let message = Arc::new(Message {
+            id: ids::new_id(ids::MESSAGE),
+            app_id: app_id.clone(),
+            event_id: m.event_id.clone(),
+            event_type: m.event_type.clone(),
+            payload: Some(m.payload.clone()),
+            channels: m.channels.clone(),
+            tags: m.tags.clone(),
+            created_at: now,
+        });
+        let id = &message.id;
         messages.push(vec![
-            Arg::from(&id),
+            Arg::from(id),
             Arg::from(app_id),
             Arg::from(&m.event_id),
             Arg::from(&m.event_type),
@@ -217,38 +253,58 @@ async fn apply(db: &Db, parked: &Parked, batch: &[Pending]) -> StoreResult<Vec<D
             Some(only) => *only == ep.id,
             None => ep.matches(&m.event_type, m.channels.as_deref()),
         }) {
+            let delivery_id = ids::new_id(ids::DELIVERY);
             // Endpoints disabled now get a skipped delivery, so the message can be replayed.
-            let (status, next) = if ep.disabled {
-                (DeliveryStatus::Skipped, None)
+            let (status, next, lease) = if ep.disabled {
+                (DeliveryStatus::Skipped, None, None)
             } else {
-                (
-                    DeliveryStatus::Pending,
-                    Some(first_try(parked, &ep.id, now)),
-                )
+                let due = first_try(&c.parked, &ep.id, now);
+                let room = handoff.as_ref().filter(|_| due <= now).map_or(0, |h| {
+                    let r = room.entry(ep.id.as_str()).or_insert_with(|| h.room(&ep.id));
+                    let took = (*r).min(1);
+                    *r -= took;
+                    took
+                });
+                match (&handoff, room) {
+                    (Some(h), 1) => {
+                        let lease_until = h.lease_until(ep, now);
+                        handed.push(Work {
+                            claimed: Claimed {
+                                delivery_id: delivery_id.clone(),
+                                app_id: app_id.clone(),
+                                msg_id: id.clone(),
+                                endpoint_id: ep.id.clone(),
+                                tries: 0,
+                                trigger: 0,
+                                lease_token: token,
+                            },
+                            msg: message.clone(),
+                            ep: ep.clone(),
+                            lease_until,
+                        });
+                        (DeliveryStatus::Sending, Some(due), Some(lease_until))
+                    }
+                    _ => {
+                        queued |= due <= now;
+                        (DeliveryStatus::Pending, Some(due), None)
+                    }
+                }
             };
             deliveries.push(vec![
-                Arg::from(ids::new_id(ids::DELIVERY)),
+                Arg::from(delivery_id),
                 Arg::from(app_id),
-                Arg::from(&id),
+                Arg::from(id),
                 Arg::from(&ep.id),
                 Arg::from(status as i64),
                 Arg::from(next),
+                Arg::from(lease),
+                Arg::from(lease.map(|_| token)),
                 Arg::from(now),
                 Arg::from(now),
             ]);
         }
-        done[i] = Some(Done::Published(Ok(Message {
-            id,
-            app_id: app_id.clone(),
-            event_id: m.event_id.clone(),
-            event_type: m.event_type.clone(),
-            payload: Some(m.payload.clone()),
-            channels: m.channels.clone(),
-            tags: m.tags.clone(),
-            created_at: now,
-        })));
+        done[i] = Some(Done::Published(Ok(Message::clone(&message))));
     }
-    let published = !messages.is_empty();
     insert_rows(
         &mut tx,
         "messages (id, app_id, event_id, event_type, payload, channels, tags, created_at)",
@@ -257,8 +313,8 @@ async fn apply(db: &Db, parked: &Parked, batch: &[Pending]) -> StoreResult<Vec<D
     .await?;
     insert_rows(
         &mut tx,
-        "deliveries (id, app_id, msg_id, endpoint_id, status, next_attempt_at, created_at,
-            updated_at)",
+        "deliveries (id, app_id, msg_id, endpoint_id, status, next_attempt_at, lease_until,
+            lease_token, created_at, updated_at)",
         deliveries,
     )
     .await?;
@@ -321,10 +377,18 @@ async fn apply(db: &Db, parked: &Parked, batch: &[Pending]) -> StoreResult<Vec<D
             Request::Publish { .. } => {}
         }
     }
-    if published {
+    if queued {
         tx.notify_nodes().await?;
     }
     tx.commit().await?;
+    if let Some(h) = handoff {
+        if !handed.is_empty() {
+            h.take(handed);
+        }
+        if queued {
+            h.wake();
+        }
+    }
     done.into_iter()
         .map(|d| {
             d.ok_or_else(|| StoreError::Corrupt("group commit: a write had no outcome".into()))
@@ -336,7 +400,7 @@ async fn apply(db: &Db, parked: &Parked, batch: &[Pending]) -> StoreResult<Vec<D
 async fn endpoints_of(
     tx: &mut Tx,
     batch: &[Pending],
-) -> StoreResult<HashMap<String, Vec<Endpoint>>> {
+) -> StoreResult<HashMap<String, Vec<Arc<Endpoint>>>> {
     let mut apps: Vec<&String> = batch
         .iter()
         .filter_map(|p| match &p.req {
@@ -346,7 +410,7 @@ async fn endpoints_of(
         .collect();
     apps.sort_unstable();
     apps.dedup();
-    let mut out: HashMap<String, Vec<Endpoint>> = HashMap::new();
+    let mut out: HashMap<String, Vec<Arc<Endpoint>>> = HashMap::new();
     for chunk in apps.chunks(ROWS_PER_STATEMENT) {
         let mut sql = q(&format!(
             "SELECT * FROM endpoints WHERE app_id IN ({})",
@@ -357,7 +421,7 @@ async fn endpoints_of(
         }
         for row in tx.all(sql).await? {
             let ep = rows::endpoint(&row)?;
-            out.entry(ep.app_id.clone()).or_default().push(ep);
+            out.entry(ep.app_id.clone()).or_default().push(Arc::new(ep));
         }
     }
     Ok(out)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::db::Db;
+use super::db::{Db, q};
 use super::lite::{self, Lite};
 use super::{Store, StoreError, StoreResult, commit, migrate};
 
@@ -26,13 +26,15 @@ impl Store {
             return Err(StoreError::Url(url.to_string()));
         };
         let parked = super::Parked::default();
-        let writer = commit::Writer::start(db.clone(), parked.clone())?;
+        let handoff = super::HandoffSlot::default();
+        let writer = commit::Writer::start(db.clone(), parked.clone(), handoff.clone())?;
         Ok(Store {
             db,
             writer,
             app_cache: Default::default(),
             parked,
             recent: Default::default(),
+            handoff,
         })
     }
 }
@@ -40,6 +42,20 @@ impl Store {
 async fn open_sqlite(url: &str) -> StoreResult<Db> {
     let db = Db::Sqlite(Arc::new(Lite::open(&lite::path_of(url)?)?));
     migrate::run(&db).await?;
+    // One process owns a SQLite file, so every lease in it is a dead process's: its deliveries
+    // are due at once, not when their leases run out.
+    let n = db
+        .exec(q(
+            "UPDATE deliveries SET status = 1, lease_until = NULL, lease_token = NULL
+             WHERE status = 3",
+        ))
+        .await?;
+    if n > 0 {
+        tracing::info!(
+            deliveries = n,
+            "requeued deliveries in flight at the last stop"
+        );
+    }
     Ok(db)
 }
 

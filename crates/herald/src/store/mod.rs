@@ -33,6 +33,42 @@ pub struct Store {
     parked: Parked,
     /// Messages published here lately, for the dispatcher (see `recent.rs`).
     recent: std::sync::Arc<std::sync::Mutex<recent::Recent>>,
+    /// The running dispatcher, which new deliveries are handed to at commit.
+    handoff: HandoffSlot,
+}
+
+/// Where the committer hands new deliveries: the node's dispatcher while it runs.
+pub(crate) type HandoffSlot =
+    std::sync::Arc<std::sync::RwLock<Option<std::sync::Weak<dyn Handoff>>>>;
+
+/// A delivery this node holds under a lease, with what it takes to send it.
+pub struct Work {
+    pub claimed: Claimed,
+    pub msg: std::sync::Arc<crate::model::Message>,
+    pub ep: std::sync::Arc<crate::model::Endpoint>,
+    pub lease_until: i64,
+}
+
+/// The dispatcher as the committer sees it. A publish stores each new delivery already leased to
+/// this node when the dispatcher has room for it, and hands it over once committed: the delivery
+/// row is written twice (stored, finished) instead of three times (stored, claimed, finished),
+/// and nothing is read back. Deliveries it has no room for are stored pending, for claims.
+pub trait Handoff: Send + Sync {
+    /// How many new deliveries to `endpoint_id` the dispatcher takes now.
+    fn room(&self, endpoint_id: &str) -> usize;
+    /// The lease a delivery to `ep` taken at `now` is stored under.
+    fn lease_until(&self, ep: &crate::model::Endpoint, now: i64) -> i64;
+    /// Committed deliveries, leased to this node: send them.
+    fn take(&self, work: Vec<Work>);
+    /// Deliveries were stored pending and are due: claim them.
+    fn wake(&self);
+}
+
+impl Store {
+    /// Hands new deliveries to `h` from now on (the dispatcher, while it runs); `None` stops.
+    pub fn set_handoff(&self, h: Option<std::sync::Weak<dyn Handoff>>) {
+        *self.handoff.write().unwrap_or_else(|p| p.into_inner()) = h;
+    }
 }
 
 /// Stalled endpoints and until when their deliveries are parked.
