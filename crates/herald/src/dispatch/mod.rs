@@ -180,7 +180,10 @@ impl Dispatcher {
         Arc::new_cyclic(|me| Dispatcher {
             me: me.clone(),
             store,
-            sender: Sender::new(guard::AddressPolicy::new(cfg.allow_targets.clone())),
+            sender: Sender::new(
+                guard::AddressPolicy::new(cfg.allow_targets.clone()),
+                cfg.max_in_flight.max(1),
+            ),
             schedule: cfg.retry_schedule.clone(),
             timeout,
             lease: timeout + LEASE_MARGIN,

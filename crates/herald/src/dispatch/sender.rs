@@ -43,7 +43,9 @@ pub fn install_crypto_provider() {
 }
 
 impl Sender {
-    pub fn new(policy: AddressPolicy) -> Self {
+    /// `max_in_flight`: the most requests at once, so the most keep-alive connections worth
+    /// keeping (endpoints often share a host; fewer idle ones would be closed and reopened).
+    pub fn new(policy: AddressPolicy, max_in_flight: usize) -> Self {
         install_crypto_provider();
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
@@ -51,7 +53,7 @@ impl Sender {
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: policy.clone(),
             }))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(max_in_flight)
             .pool_idle_timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
