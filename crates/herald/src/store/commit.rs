@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::db::{Arg, Db, Tx, marks, q};
+use super::batch;
+use super::db::{Arg, Db, Row, Sql, Tx, marks, q};
 use super::rows::{self, to_json};
 use super::{
     Claimed, EVENT_ID_WINDOW_MS, HandoffSlot, NewMessage, NextStep, Parked, Store, StoreError,
@@ -24,8 +25,6 @@ use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 1024;
-/// Most bound parameters per statement (SQLite allows 32766, PostgreSQL 65535).
-const MAX_PARAMS: usize = 8000;
 /// Most ids in one IN list.
 const ROWS_PER_STATEMENT: usize = 500;
 /// Writes waiting for the writer before callers wait to enqueue (back-pressure).
@@ -179,21 +178,32 @@ async fn commit_batch(c: &Committer, batch: Vec<Pending>) {
     }
 }
 
-/// Applies `batch` in one transaction and commits it. Whatever the batch size, it costs a few
-/// statements: one multi-row INSERT each for messages, deliveries and attempts, and one
-/// UPDATE for the states of the finished deliveries (each a round trip to the database, which is
-/// what bounds throughput, not the rows).
+/// Applies `batch` atomically. SQLite: in one transaction (statements are plain calls; the
+/// commit's fsync is the cost). PostgreSQL: a batch without eventIds or idempotency keys is one
+/// statement of its own (see `batch.rs`), after one read of the endpoints it publishes to; one
+/// with eventIds takes advisory locks and checks them first, in a transaction.
 async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
     let db = &c.db;
-    let mut tx = db.begin().await?;
+    let needs_tx = !db.is_pg()
+        || batch.iter().any(|p| match &p.req {
+            Request::Publish { msg, .. } => msg.event_id.is_some(),
+            Request::Remember { .. } => true,
+            Request::Finish { .. } => false,
+        });
+    let mut tx = if needs_tx {
+        Some(db.begin().await?)
+    } else {
+        None
+    };
     let now = crate::clock::now_ms();
     let mut done: Vec<Option<Done>> = batch.iter().map(|_| None).collect();
 
     // Publishes: messages and their fan-out.
-    if db.is_pg() {
-        lock_event_ids(&mut tx, batch).await?;
+    if let Some(t) = tx.as_mut().filter(|t| t.is_pg()) {
+        lock_event_ids(t, batch).await?;
     }
-    let endpoints = endpoints_of(&mut tx, batch).await?;
+    let taken = event_ids_taken(db, &mut tx, batch, now).await?;
+    let endpoints = endpoints_of(db, &mut tx, batch).await?;
     let handoff = c
         .handoff
         .read()
@@ -207,8 +217,7 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
     // Whether some delivery was stored pending and due now (for claims, here or on other nodes).
     let mut queued = false;
     let mut seen_event_ids = HashSet::new();
-    let mut messages = Vec::new();
-    let mut deliveries = Vec::new();
+    let mut rows = batch::Rows::default();
     for (i, p) in batch.iter().enumerate() {
         let Request::Publish {
             app_id,
@@ -220,7 +229,7 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
         };
         if let Some(eid) = &m.event_id
             && (!seen_event_ids.insert((app_id, eid))
-                || event_id_taken(&mut tx, app_id, eid, now).await?)
+                || taken.contains(&(app_id.clone(), eid.clone())))
         {
             done[i] = Some(Done::Published(Err(StoreError::Conflict(format!(
                 "A message with eventId {eid} was already published in the last 24 hours"
@@ -238,7 +247,7 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             created_at: now,
         });
         let id = &message.id;
-        messages.push(vec![
+        rows.messages.push(vec![
             Arg::from(id),
             Arg::from(app_id),
             Arg::from(&m.event_id),
@@ -290,7 +299,7 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
                     }
                 }
             };
-            deliveries.push(vec![
+            rows.deliveries.push(vec![
                 Arg::from(delivery_id),
                 Arg::from(app_id),
                 Arg::from(id),
@@ -305,23 +314,8 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
         }
         done[i] = Some(Done::Published(Ok(Message::clone(&message))));
     }
-    insert_rows(
-        &mut tx,
-        "messages (id, app_id, event_id, event_type, payload, channels, tags, created_at)",
-        messages,
-    )
-    .await?;
-    insert_rows(
-        &mut tx,
-        "deliveries (id, app_id, msg_id, endpoint_id, status, next_attempt_at, lease_until,
-            lease_token, created_at, updated_at)",
-        deliveries,
-    )
-    .await?;
 
     // Finished attempts: the attempt rows, then the deliveries' next states.
-    let mut attempts = Vec::new();
-    let mut states = Vec::new();
     for p in batch {
         let Request::Finish {
             claimed: c,
@@ -331,7 +325,7 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
         else {
             continue;
         };
-        attempts.push(vec![
+        rows.attempts.push(vec![
             Arg::from(&a.id),
             Arg::from(&a.app_id),
             Arg::from(&a.msg_id),
@@ -350,37 +344,36 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             NextStep::RetryAt(t) => (DeliveryStatus::Pending, Some(*t)),
             NextStep::Failed => (DeliveryStatus::Failed, None),
         };
-        states.push(vec![
+        rows.states.push(vec![
             Arg::from(&c.delivery_id),
             Arg::from(c.lease_token),
             Arg::from(status as i64),
             Arg::from(next_at),
         ]);
     }
-    insert_rows(
-        &mut tx,
-        "attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response,
-            duration_ms, error, trigger_type, created_at)",
-        attempts,
-    )
-    .await?;
-    let updated = set_states(&mut tx, states, now).await?;
+    let updated = batch::write(db, &mut tx, rows, now).await?;
     for (i, p) in batch.iter().enumerate() {
         match &p.req {
             Request::Finish { claimed, .. } => {
                 done[i] = Some(Done::Finished(updated.contains(&claimed.delivery_id)));
             }
             Request::Remember { key, status, body } => {
-                remember(&mut tx, key, *status, body).await?;
+                remember(db, &mut tx, key, *status, body).await?;
                 done[i] = Some(Done::Remembered);
             }
             Request::Publish { .. } => {}
         }
     }
-    if queued {
-        tx.notify_nodes().await?;
+    match tx {
+        Some(mut t) => {
+            if queued {
+                t.notify_nodes().await?;
+            }
+            t.commit().await?;
+        }
+        None if queued => db.notify_nodes().await?,
+        None => {}
     }
-    tx.commit().await?;
     if let Some(h) = handoff {
         if !handed.is_empty() {
             h.take(handed);
@@ -398,7 +391,8 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
 
 /// The endpoints of every application the batch publishes to.
 async fn endpoints_of(
-    tx: &mut Tx,
+    db: &Db,
+    tx: &mut Option<Tx>,
     batch: &[Pending],
 ) -> StoreResult<HashMap<String, Vec<Arc<Endpoint>>>> {
     let mut apps: Vec<&String> = batch
@@ -419,7 +413,7 @@ async fn endpoints_of(
         for a in chunk {
             sql.arg(*a);
         }
-        for row in tx.all(sql).await? {
+        for row in all(db, tx, sql).await? {
             let ep = rows::endpoint(&row)?;
             out.entry(ep.app_id.clone()).or_default().push(Arc::new(ep));
         }
@@ -462,99 +456,64 @@ async fn lock_event_ids(tx: &mut Tx, batch: &[Pending]) -> StoreResult<()> {
     Ok(())
 }
 
-async fn event_id_taken(tx: &mut Tx, app_id: &str, event_id: &str, now: i64) -> StoreResult<bool> {
-    let row = tx
-        .opt(
-            q(
-                "SELECT id FROM messages WHERE app_id = ? AND event_id = ? AND created_at > ?
-               LIMIT 1",
-            )
-            .bind(app_id)
-            .bind(event_id)
-            .bind(now - EVENT_ID_WINDOW_MS),
-        )
-        .await?;
-    Ok(row.is_some())
-}
-
-/// INSERTs `rows` into `table (columns)`: on PostgreSQL as multi-row statements, in chunks under
-/// its bound-parameter limit (one round trip each); on SQLite as one prepared statement run per
-/// row.
-async fn insert_rows(tx: &mut Tx, table: &str, rows: Vec<Vec<Arg>>) -> StoreResult<()> {
-    let Some(width) = rows.first().map(Vec::len) else {
-        return Ok(());
-    };
-    let one = format!("({})", marks(width));
-    if !tx.is_pg() {
-        tx.exec_each(&format!("INSERT INTO {table} VALUES {one}"), &rows)
-            .await?;
-        return Ok(());
-    }
-    let per = (MAX_PARAMS / width).max(1);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
+/// The `(app, eventId)` pairs the batch publishes that were published in the last 24 hours.
+async fn event_ids_taken(
+    db: &Db,
+    tx: &mut Option<Tx>,
+    batch: &[Pending],
+    now: i64,
+) -> StoreResult<HashSet<(String, String)>> {
+    let mut pairs: Vec<(&String, &String)> = batch
+        .iter()
+        .filter_map(|p| match &p.req {
+            Request::Publish {
+                app_id,
+                msg: NewMessage {
+                    event_id: Some(e), ..
+                },
+                ..
+            } => Some((app_id, e)),
+            _ => None,
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut taken = HashSet::new();
+    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
         let mut sql = q(&format!(
-            "INSERT INTO {table} VALUES {}",
-            vec![one.as_str(); chunk.len()].join(", ")
-        ));
-        sql.args.extend(chunk.into_iter().flatten());
-        tx.exec(sql).await?;
-    }
-    Ok(())
-}
-
-/// Sets the next state of finished deliveries `(id, lease token, status, next attempt)`, each
-/// only if its lease is still held; returns the ids that changed.
-async fn set_states(tx: &mut Tx, states: Vec<Vec<Arg>>, now: i64) -> StoreResult<HashSet<String>> {
-    let mut changed = HashSet::new();
-    if !tx.is_pg() {
-        let runs: Vec<Vec<Arg>> = states
-            .into_iter()
-            .map(|mut s| {
-                s.push(Arg::from(now));
-                s
-            })
-            .collect();
-        let counts = tx
-            .exec_each(
-                "UPDATE deliveries SET status = ?3, tries = tries + 1, next_attempt_at = ?4,
-                    lease_until = NULL, lease_token = NULL, next_trigger = 0, updated_at = ?5
-                 WHERE id = ?1 AND lease_token = ?2 AND status = 3",
-                &runs,
-            )
-            .await?;
-        for (run, n) in runs.into_iter().zip(counts) {
-            if let (1, Some(Arg::Text(Some(id)))) = (n, run.into_iter().next()) {
-                changed.insert(id);
-            }
+            "SELECT app_id, event_id FROM messages
+             WHERE event_id IS NOT NULL AND created_at > ? AND (app_id, event_id) IN (VALUES {})",
+            vec!["(?, ?)"; chunk.len()].join(", ")
+        ))
+        .bind(now - EVENT_ID_WINDOW_MS);
+        for (app, e) in chunk {
+            sql.arg(*app).arg(*e);
         }
-        return Ok(changed);
-    }
-    let per = MAX_PARAMS / 4;
-    let mut states = states.into_iter().peekable();
-    while states.peek().is_some() {
-        let chunk: Vec<Vec<Arg>> = states.by_ref().take(per).collect();
-        let mut sql = q(&format!(
-            "WITH v (id, token, status, next_at) AS (VALUES {})
-             UPDATE deliveries SET status = v.status, tries = tries + 1,
-                next_attempt_at = v.next_at, lease_until = NULL, lease_token = NULL,
-                next_trigger = 0, updated_at = ?
-             FROM v WHERE deliveries.id = v.id AND deliveries.lease_token = v.token
-               AND deliveries.status = 3
-             RETURNING deliveries.id AS id",
-            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-        ));
-        sql.args.extend(chunk.into_iter().flatten());
-        for row in tx.all(sql.bind(now)).await? {
-            changed.insert(row.string("id")?);
+        for row in all(db, tx, sql).await? {
+            taken.insert((row.string("app_id")?, row.string("event_id")?));
         }
     }
-    Ok(changed)
+    Ok(taken)
 }
 
-async fn remember(tx: &mut Tx, key: &str, status: u16, body: &[u8]) -> StoreResult<()> {
-    tx.exec(
+/// Runs `sql` in `tx` if there is one, else as a statement of its own.
+async fn all(db: &Db, tx: &mut Option<Tx>, sql: Sql) -> StoreResult<Vec<Row>> {
+    match tx {
+        Some(t) => t.all(sql).await,
+        None => db.exec_rows(sql).await,
+    }
+}
+
+async fn remember(
+    db: &Db,
+    tx: &mut Option<Tx>,
+    key: &str,
+    status: u16,
+    body: &[u8],
+) -> StoreResult<()> {
+    all(
+        db,
+        tx,
         q(
             "INSERT INTO idempotency (key, status, body, created_at) VALUES (?, ?, ?, ?)
            ON CONFLICT (key) DO UPDATE SET status = excluded.status, body = excluded.body,

@@ -26,6 +26,9 @@ pub(super) enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
     Bytes(Vec<u8>),
+    /// Arrays, bound as `text[]` and `bigint[]` (PostgreSQL only: a batch's columns).
+    Texts(Vec<Option<String>>),
+    Ints(Vec<Option<i64>>),
 }
 
 impl From<&str> for Arg {
@@ -119,6 +122,8 @@ impl Sql {
                 Arg::Text(v) => query.bind(v),
                 Arg::Int(v) => query.bind(v),
                 Arg::Bytes(v) => query.bind(v),
+                Arg::Texts(v) => query.bind(v),
+                Arg::Ints(v) => query.bind(v),
             };
         }
         query

@@ -111,6 +111,11 @@ impl ToSql for Arg {
             Arg::Int(Some(i)) => ToSqlOutput::Owned(Value::Integer(*i)),
             Arg::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
             Arg::Text(None) | Arg::Int(None) => ToSqlOutput::Owned(Value::Null),
+            Arg::Texts(_) | Arg::Ints(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "arrays are bound on PostgreSQL only".into(),
+                ));
+            }
         })
     }
 }

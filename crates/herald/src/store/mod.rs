@@ -2,6 +2,7 @@
 //! never write SQL themselves. Every feature runs on both backends, SQLite (one file, zero set-up)
 //! and PostgreSQL (several nodes on one database), through the same code; see `db.rs`.
 
+mod batch;
 mod catalog;
 mod commit;
 mod connect;

@@ -1,0 +1,237 @@
+//! Writing one group commit's rows: new messages and deliveries, attempt records, and the next
+//! states of finished deliveries.
+//!
+//! SQLite runs one cached prepared statement per row: plain calls on the committer's thread.
+//! PostgreSQL gets the whole batch as one statement, each column's values as one array
+//! (`unnest`). There a round trip is what costs: each waits for the server's process to be
+//! scheduled (0.4-0.9 ms measured with the machine's 2 cores busy), so a batch costs one round
+//! trip, needs no BEGIN and COMMIT (one statement is atomic), and its text is the same whatever
+//! the batch, so it is prepared once per connection.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use super::db::{Arg, Db, Sql, Tx, marks};
+use super::{StoreError, StoreResult};
+
+/// A column's type, for the arrays PostgreSQL gets.
+#[derive(Clone, Copy)]
+pub(super) enum Ty {
+    Text,
+    Int,
+}
+
+/// A table a batch inserts into, with its columns in the order of each row's values.
+pub(super) struct Table {
+    name: &'static str,
+    cols: &'static [(&'static str, Ty)],
+}
+
+use Ty::{Int, Text};
+
+pub(super) const MESSAGES: Table = Table {
+    name: "messages",
+    cols: &[
+        ("id", Text),
+        ("app_id", Text),
+        ("event_id", Text),
+        ("event_type", Text),
+        ("payload", Text),
+        ("channels", Text),
+        ("tags", Text),
+        ("created_at", Int),
+    ],
+};
+
+pub(super) const DELIVERIES: Table = Table {
+    name: "deliveries",
+    cols: &[
+        ("id", Text),
+        ("app_id", Text),
+        ("msg_id", Text),
+        ("endpoint_id", Text),
+        ("status", Int),
+        ("next_attempt_at", Int),
+        ("lease_until", Int),
+        ("lease_token", Int),
+        ("created_at", Int),
+        ("updated_at", Int),
+    ],
+};
+
+pub(super) const ATTEMPTS: Table = Table {
+    name: "attempts",
+    cols: &[
+        ("id", Text),
+        ("app_id", Text),
+        ("msg_id", Text),
+        ("endpoint_id", Text),
+        ("url", Text),
+        ("status", Int),
+        ("status_code", Int),
+        ("response", Text),
+        ("duration_ms", Int),
+        ("error", Text),
+        ("trigger_type", Int),
+        ("created_at", Int),
+    ],
+};
+
+/// The next state of a finished delivery: `(id, lease token, status, next attempt)`.
+const STATE: &[Ty] = &[Text, Int, Int, Int];
+
+/// One batch's rows, each a list of values in its table's column order.
+#[derive(Default)]
+pub(super) struct Rows {
+    pub messages: Vec<Vec<Arg>>,
+    pub deliveries: Vec<Vec<Arg>>,
+    pub attempts: Vec<Vec<Arg>>,
+    /// Finished deliveries: `(id, lease token, status, next attempt)`.
+    pub states: Vec<Vec<Arg>>,
+}
+
+impl Table {
+    fn names(&self) -> String {
+        let names: Vec<&str> = self.cols.iter().map(|(n, _)| *n).collect();
+        names.join(", ")
+    }
+
+    fn types(&self) -> Vec<Ty> {
+        self.cols.iter().map(|(_, t)| *t).collect()
+    }
+
+    fn insert_one(&self) -> String {
+        format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.name,
+            self.names(),
+            marks(self.cols.len())
+        )
+    }
+
+    /// `INSERT ... SELECT * FROM unnest(?::text[], ...)`, one array per column.
+    fn insert_arrays(&self) -> String {
+        let arrays: Vec<&str> = self.cols.iter().map(|(_, t)| array_of(*t)).collect();
+        format!(
+            "INSERT INTO {} ({}) SELECT * FROM unnest({})",
+            self.name,
+            self.names(),
+            arrays.join(", ")
+        )
+    }
+}
+
+fn array_of(t: Ty) -> &'static str {
+    match t {
+        Text => "?::text[]",
+        Int => "?::bigint[]",
+    }
+}
+
+/// The state update of one finished delivery, only if its lease is still held (SQLite).
+const SET_STATE: &str = "UPDATE deliveries SET status = ?3, tries = tries + 1,
+        next_attempt_at = ?4, lease_until = NULL, lease_token = NULL, next_trigger = 0,
+        updated_at = ?5
+     WHERE id = ?1 AND lease_token = ?2 AND status = 3";
+
+/// The whole batch as one PostgreSQL statement; returns the ids of the deliveries whose state
+/// it set.
+fn pg_statement() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let states: Vec<&str> = STATE.iter().map(|t| array_of(*t)).collect();
+        format!(
+            "WITH m AS ({}), d AS ({}), a AS ({}),
+             u AS (UPDATE deliveries SET status = v.status, tries = tries + 1,
+                      next_attempt_at = v.next_at, lease_until = NULL, lease_token = NULL,
+                      next_trigger = 0, updated_at = ?
+                   FROM unnest({}) AS v (id, token, status, next_at)
+                   WHERE deliveries.id = v.id AND deliveries.lease_token = v.token
+                     AND deliveries.status = 3
+                   RETURNING deliveries.id AS id)
+             SELECT id FROM u",
+            MESSAGES.insert_arrays(),
+            DELIVERIES.insert_arrays(),
+            ATTEMPTS.insert_arrays(),
+            states.join(", ")
+        )
+    })
+}
+
+/// Rows as one array per column.
+fn columns(types: &[Ty], rows: Vec<Vec<Arg>>) -> StoreResult<Vec<Arg>> {
+    let mut cols: Vec<Arg> = types
+        .iter()
+        .map(|t| match t {
+            Text => Arg::Texts(Vec::with_capacity(rows.len())),
+            Int => Arg::Ints(Vec::with_capacity(rows.len())),
+        })
+        .collect();
+    for row in rows {
+        if row.len() != cols.len() {
+            return Err(StoreError::Corrupt("batch row of the wrong width".into()));
+        }
+        for (col, v) in cols.iter_mut().zip(row) {
+            match (col, v) {
+                (Arg::Texts(a), Arg::Text(v)) => a.push(v),
+                (Arg::Ints(a), Arg::Int(v)) => a.push(v),
+                _ => return Err(StoreError::Corrupt("batch value of the wrong type".into())),
+            }
+        }
+    }
+    Ok(cols)
+}
+
+/// Writes `rows`, in `tx` if given (always on SQLite), else as one statement of its own;
+/// returns the ids of the finished deliveries whose state was set (their leases were held).
+pub(super) async fn write(
+    db: &Db,
+    tx: &mut Option<Tx>,
+    rows: Rows,
+    now: i64,
+) -> StoreResult<HashSet<String>> {
+    let mut changed = HashSet::new();
+    if let Some(t) = tx.as_mut().filter(|t| !t.is_pg()) {
+        for (table, rows) in [
+            (&MESSAGES, &rows.messages),
+            (&DELIVERIES, &rows.deliveries),
+            (&ATTEMPTS, &rows.attempts),
+        ] {
+            if !rows.is_empty() {
+                t.exec_each(&table.insert_one(), rows).await?;
+            }
+        }
+        let runs: Vec<Vec<Arg>> = rows
+            .states
+            .into_iter()
+            .map(|mut s| {
+                s.push(Arg::from(now));
+                s
+            })
+            .collect();
+        let counts = t.exec_each(SET_STATE, &runs).await?;
+        for (run, n) in runs.into_iter().zip(counts) {
+            if let (1, Some(Arg::Text(Some(id)))) = (n, run.into_iter().next()) {
+                changed.insert(id);
+            }
+        }
+        return Ok(changed);
+    }
+    let mut args = columns(&MESSAGES.types(), rows.messages)?;
+    args.extend(columns(&DELIVERIES.types(), rows.deliveries)?);
+    args.extend(columns(&ATTEMPTS.types(), rows.attempts)?);
+    args.push(Arg::from(now));
+    args.extend(columns(STATE, rows.states)?);
+    let sql = Sql {
+        text: pg_statement().to_string(),
+        args,
+    };
+    let found = match tx {
+        Some(t) => t.all(sql).await?,
+        None => db.exec_rows(sql).await?,
+    };
+    for row in found {
+        changed.insert(row.string("id")?);
+    }
+    Ok(changed)
+}
