@@ -360,11 +360,13 @@ impl Dispatcher {
             .map(|e| (e.id.clone(), Arc::new(e)))
             .collect();
         let mut skipped = Vec::new();
+        let mut orphans = Vec::new();
         let mut work = Vec::with_capacity(claimed.len());
         for c in claimed {
             let (Some(msg), Some(ep)) = (messages.get(&c.msg_id), endpoints.get(&c.endpoint_id))
             else {
-                // Deleted since it was queued; the delivery row went with it.
+                // Its endpoint or message was deleted; the row should have gone with it.
+                orphans.push(c);
                 continue;
             };
             if ep.disabled {
@@ -379,6 +381,7 @@ impl Dispatcher {
             });
         }
         let (stalled, filled) = self.enqueue(work, now);
+        self.store.drop_deliveries(&orphans).await?;
         self.store
             .release_many(&skipped, now, DeliveryStatus::Skipped)
             .await?;

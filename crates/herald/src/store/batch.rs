@@ -7,6 +7,13 @@
 //! scheduled (0.4-0.9 ms measured with the machine's 2 cores busy), so a batch costs one round
 //! trip, needs no BEGIN and COMMIT (one statement is atomic), and its text is the same whatever
 //! the batch, so it is prepared once per connection.
+//!
+//! On PostgreSQL deliveries and attempts have no foreign keys (migration 3): the statement locks
+//! the endpoints it fans out to and the deliveries it records attempts of (`FOR KEY SHARE`, once
+//! each), and stores no delivery to an endpoint nor attempt of a delivery that is gone. Deleting
+//! an endpoint or application locks its row first, then deletes their deliveries and attempts
+//! (`endpoints.rs`, `catalog.rs`), so either a batch finishes first and its rows are deleted, or
+//! it finds the parent gone.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -109,14 +116,20 @@ impl Table {
         )
     }
 
-    /// `INSERT ... SELECT * FROM unnest(?::text[], ...)`, one array per column.
-    fn insert_arrays(&self) -> String {
-        let arrays: Vec<&str> = self.cols.iter().map(|(_, t)| array_of(*t)).collect();
+    /// `INSERT ... SELECT ... FROM unnest(?::text[], ...) AS x (...) {tail}`, one array per
+    /// column, plus `extra` arrays the `tail` may filter on.
+    fn insert_arrays(&self, extra: &[(&str, Ty)], tail: &str) -> String {
+        let all: Vec<(&str, Ty)> = self.cols.iter().chain(extra).copied().collect();
+        let arrays: Vec<&str> = all.iter().map(|(_, t)| array_of(*t)).collect();
+        let aliases: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+        let values: Vec<String> = self.cols.iter().map(|(n, _)| format!("x.{n}")).collect();
         format!(
-            "INSERT INTO {} ({}) SELECT * FROM unnest({})",
+            "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS x ({}) {tail}",
             self.name,
             self.names(),
-            arrays.join(", ")
+            values.join(", "),
+            arrays.join(", "),
+            aliases.join(", ")
         )
     }
 }
@@ -134,26 +147,42 @@ const SET_STATE: &str = "UPDATE deliveries SET status = ?3, tries = tries + 1,
         updated_at = ?5
      WHERE id = ?1 AND lease_token = ?2 AND status = 3";
 
-/// The whole batch as one PostgreSQL statement; returns the ids of the deliveries whose state
-/// it set.
+/// The whole batch as one PostgreSQL statement. Its arguments: the endpoints fanned out to,
+/// the finished deliveries and their lease tokens, the message and delivery columns, the time,
+/// the state columns, the attempt columns (with each attempt's delivery). The update (`u`) locks the
+/// finished deliveries whose lease is held; `k` the others (another node holds them), which
+/// `u` does not touch: a row the statement updated could not be locked again. A lease token is
+/// set only while a delivery is being sent (status 3), so the token alone says the lease is held;
+/// a `status = 3` term would also lead the planner to scan the partial index of leased rows
+/// rather than look each id up. Returns `(id, 'stored')` for each delivery stored and `(id, 'finished')` for each
+/// whose state it set.
 fn pg_statement() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
     TEXT.get_or_init(|| {
         let states: Vec<&str> = STATE.iter().map(|t| array_of(*t)).collect();
         format!(
-            "WITH m AS ({}), d AS ({}), a AS ({}),
+            "WITH e AS (SELECT id FROM endpoints WHERE id = ANY(?::text[]) FOR KEY SHARE),
+             k AS (SELECT d.id FROM deliveries d
+                   JOIN unnest(?::text[], ?::bigint[]) AS v (id, token) ON d.id = v.id
+                   WHERE d.lease_token IS DISTINCT FROM v.token
+                   FOR KEY SHARE OF d),
+             m AS ({}),
+             d AS ({} RETURNING id),
              u AS (UPDATE deliveries SET status = v.status, tries = tries + 1,
                       next_attempt_at = v.next_at, lease_until = NULL, lease_token = NULL,
                       next_trigger = 0, updated_at = ?
                    FROM unnest({}) AS v (id, token, status, next_at)
                    WHERE deliveries.id = v.id AND deliveries.lease_token = v.token
-                     AND deliveries.status = 3
-                   RETURNING deliveries.id AS id)
-             SELECT id FROM u",
-            MESSAGES.insert_arrays(),
-            DELIVERIES.insert_arrays(),
-            ATTEMPTS.insert_arrays(),
-            states.join(", ")
+                   RETURNING deliveries.id AS id),
+             a AS ({})
+             SELECT id, 'finished' AS what FROM u UNION ALL SELECT id, 'stored' FROM d",
+            MESSAGES.insert_arrays(&[], ""),
+            DELIVERIES.insert_arrays(&[], "WHERE x.endpoint_id IN (SELECT id FROM e)"),
+            states.join(", "),
+            ATTEMPTS.insert_arrays(
+                &[("delivery_id", Text)],
+                "WHERE x.delivery_id IN (SELECT id FROM u UNION ALL SELECT id FROM k)",
+            )
         )
     })
 }
@@ -182,15 +211,31 @@ fn columns(types: &[Ty], rows: Vec<Vec<Arg>>) -> StoreResult<Vec<Arg>> {
     Ok(cols)
 }
 
-/// Writes `rows`, in `tx` if given (always on SQLite), else as one statement of its own;
-/// returns the ids of the finished deliveries whose state was set (their leases were held).
+/// What a batch's write did.
+pub(super) struct Written {
+    /// The finished deliveries whose state was set (their leases were held).
+    pub finished: HashSet<String>,
+    /// The new deliveries stored, when not all were: on PostgreSQL, none is stored to an
+    /// endpoint deleted meanwhile.
+    pub stored: Option<HashSet<String>>,
+}
+
+/// The text of a text value, if that is what `a` is.
+fn text(a: Option<&Arg>) -> Option<String> {
+    match a {
+        Some(Arg::Text(t)) => t.clone(),
+        _ => None,
+    }
+}
+
+/// Writes `rows`, in `tx` if given (always on SQLite), else as one statement of its own.
 pub(super) async fn write(
     db: &Db,
     tx: &mut Option<Tx>,
     rows: Rows,
     now: i64,
-) -> StoreResult<HashSet<String>> {
-    let mut changed = HashSet::new();
+) -> StoreResult<Written> {
+    let mut finished_ok = HashSet::new();
     if let Some(t) = tx.as_mut().filter(|t| !t.is_pg()) {
         for (table, rows) in [
             (&MESSAGES, &rows.messages),
@@ -212,16 +257,44 @@ pub(super) async fn write(
         let counts = t.exec_each(SET_STATE, &runs).await?;
         for (run, n) in runs.into_iter().zip(counts) {
             if let (1, Some(Arg::Text(Some(id)))) = (n, run.into_iter().next()) {
-                changed.insert(id);
+                finished_ok.insert(id);
             }
         }
-        return Ok(changed);
+        return Ok(Written {
+            finished: finished_ok,
+            stored: None,
+        });
     }
-    let mut args = columns(&MESSAGES.types(), rows.messages)?;
+    // Each attempt goes with the state of the same finished delivery, in the same order.
+    let finished: Vec<Option<String>> = rows.states.iter().map(|s| text(s.first())).collect();
+    let tokens: Vec<Option<i64>> = rows
+        .states
+        .iter()
+        .map(|s| match s.get(1) {
+            Some(Arg::Int(t)) => *t,
+            _ => None,
+        })
+        .collect();
+    let mut endpoints: Vec<Option<String>> =
+        rows.deliveries.iter().map(|d| text(d.get(3))).collect();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    let mut attempts = rows.attempts;
+    for (a, id) in attempts.iter_mut().zip(finished.iter()) {
+        a.push(Arg::Text(id.clone()));
+    }
+    let mut args = vec![
+        Arg::Texts(endpoints),
+        Arg::Texts(finished.clone()),
+        Arg::Ints(tokens),
+    ];
+    args.extend(columns(&MESSAGES.types(), rows.messages)?);
     args.extend(columns(&DELIVERIES.types(), rows.deliveries)?);
-    args.extend(columns(&ATTEMPTS.types(), rows.attempts)?);
     args.push(Arg::from(now));
     args.extend(columns(STATE, rows.states)?);
+    let mut attempt_types = ATTEMPTS.types();
+    attempt_types.push(Text);
+    args.extend(columns(&attempt_types, attempts)?);
     let sql = Sql {
         text: pg_statement().to_string(),
         args,
@@ -230,8 +303,17 @@ pub(super) async fn write(
         Some(t) => t.all(sql).await?,
         None => db.exec_rows(sql).await?,
     };
+    let mut stored = HashSet::new();
     for row in found {
-        changed.insert(row.string("id")?);
+        let id = row.string("id")?;
+        if row.string("what")? == "stored" {
+            stored.insert(id);
+        } else {
+            finished_ok.insert(id);
+        }
     }
-    Ok(changed)
+    Ok(Written {
+        finished: finished_ok,
+        stored: Some(stored),
+    })
 }

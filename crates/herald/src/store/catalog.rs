@@ -153,16 +153,36 @@ impl Store {
         self.get_app(id).await
     }
 
+    /// Deletes an application with everything under it.
     pub async fn delete_app(&self, id: &str) -> StoreResult<()> {
         self.forget_apps();
-        let n = self
-            .db
-            .exec(q("DELETE FROM applications WHERE id = ?").bind(id))
+        // On PostgreSQL, deliveries and attempts have no foreign keys to cascade from (see
+        // `batch.rs`). The application's row is locked first (publishes to it wait, then fail),
+        // then its endpoints' rows (waiting for batches fanning out to them), then the
+        // deliveries and attempts of those endpoints go, and the rest cascades.
+        let lock = if self.db.is_pg() { " FOR UPDATE" } else { "" };
+        let mut tx = self.db.begin().await?;
+        let found = tx
+            .opt(q(&format!("SELECT id FROM applications WHERE id = ?{lock}")).bind(id))
             .await?;
-        if n == 0 {
+        if found.is_none() {
             return Err(StoreError::NotFound("application"));
         }
-        Ok(())
+        tx.all(q(&format!("SELECT id FROM endpoints WHERE app_id = ?{lock}")).bind(id))
+            .await?;
+        for table in ["deliveries", "attempts"] {
+            tx.exec(
+                q(&format!(
+                    "DELETE FROM {table}
+                     WHERE endpoint_id IN (SELECT id FROM endpoints WHERE app_id = ?)"
+                ))
+                .bind(id),
+            )
+            .await?;
+        }
+        tx.exec(q("DELETE FROM applications WHERE id = ?").bind(id))
+            .await?;
+        tx.commit().await
     }
 
     // ---- event types ----------------------------------------------------------------------

@@ -351,7 +351,11 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             Arg::from(next_at),
         ]);
     }
-    let updated = batch::write(db, &mut tx, rows, now).await?;
+    let written = batch::write(db, &mut tx, rows, now).await?;
+    let updated = written.finished;
+    if let Some(stored) = written.stored {
+        handed.retain(|w| stored.contains(&w.claimed.delivery_id));
+    }
     for (i, p) in batch.iter().enumerate() {
         match &p.req {
             Request::Finish { claimed, .. } => {

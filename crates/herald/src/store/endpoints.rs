@@ -118,9 +118,13 @@ impl Store {
         self.get_endpoint(&ep.app_id, &ep.id).await
     }
 
+    /// Deletes an endpoint with its deliveries and attempts.
     pub async fn delete_endpoint(&self, app_id: &str, id: &str) -> StoreResult<()> {
-        let n = self
-            .db
+        let mut tx = self.db.begin().await?;
+        // The endpoint's row first: this waits for a batch fanning out to it (which holds a
+        // lock on it), and later batches find it gone (see `batch.rs`). Then its deliveries,
+        // which waits for a batch recording attempts of them, then the attempts.
+        let n = tx
             .exec(
                 q("DELETE FROM endpoints WHERE app_id = ? AND id = ?")
                     .bind(app_id)
@@ -130,7 +134,11 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound("endpoint"));
         }
-        Ok(())
+        tx.exec(q("DELETE FROM deliveries WHERE endpoint_id = ?").bind(id))
+            .await?;
+        tx.exec(q("DELETE FROM attempts WHERE endpoint_id = ?").bind(id))
+            .await?;
+        tx.commit().await
     }
 
     /// Disables an endpoint and records why (e.g. the receiver answered 410 Gone).

@@ -5,7 +5,8 @@
 use super::StoreResult;
 use super::db::{Db, q};
 
-/// `(version, SQL)`, in order. Never edit a released migration: add a new one, to both lists.
+/// `(version, SQL)`, in order. Never edit a released migration: add a new one (to both lists when
+/// the change concerns both backends; 3 is PostgreSQL's alone).
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (
@@ -18,6 +19,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../migrations/postgres/0002_due_index.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_hot_foreign_keys.sql"),
     ),
 ];
 

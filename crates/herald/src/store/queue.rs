@@ -107,6 +107,22 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Deletes claimed deliveries whose endpoint or message no longer exists (deleted while
+    /// their row was being written; see `batch.rs`).
+    pub async fn drop_deliveries(&self, claimed: &[Claimed]) -> StoreResult<()> {
+        for chunk in claimed.chunks(RELEASE_CHUNK) {
+            let mut sql = q(&format!(
+                "DELETE FROM deliveries WHERE id IN ({})",
+                marks(chunk.len())
+            ));
+            for c in chunk {
+                sql.arg(&c.delivery_id);
+            }
+            self.db.exec(sql).await?;
+        }
+        Ok(())
+    }
+
     /// Puts claimed deliveries back without an attempt (their endpoint is stalled, or was
     /// disabled), in a few statements whatever their number.
     pub async fn release_many(

@@ -30,6 +30,7 @@ macro_rules! backend_tests {
 
 mod api;
 mod crash;
+mod deletion;
 mod delivery;
 mod formats;
 mod helpers;
