@@ -50,8 +50,9 @@ struct Args {
     /// Messages queued while the receiver is down, then drained.
     #[arg(long, default_value_t = 100_000)]
     backlog: u64,
-    /// Messages per application in the hanging-endpoint run.
-    #[arg(long, default_value_t = 20_000)]
+    /// Messages per application in the hanging-endpoint run (enough that the hanging endpoint's
+    /// requests time out, 2 s, and are retried several times within the run).
+    #[arg(long, default_value_t = 60_000)]
     hang_messages: u64,
     /// Scenarios to run (comma-separated): ceiling, publish (no endpoints: the API alone),
     /// fanout1, fanout10, steady, backlog, hanging.
@@ -324,7 +325,7 @@ impl Bench {
         let mut hung = 0;
         for _ in 0..HANG_ROUNDS {
             for (v, other_ep) in variants.iter().enumerate() {
-                let env = [("HERALD_REQUEST_TIMEOUT_MS", "5000".to_string())];
+                let env = [("HERALD_REQUEST_TIMEOUT_MS", "2000".to_string())];
                 let node = Node::start(&self.bin, backend, &env).await?;
                 let healthy = node.app("healthy").await?;
                 node.endpoint(&healthy, &self.rx.url("/ok/healthy")).await?;

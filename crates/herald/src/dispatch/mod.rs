@@ -33,11 +33,13 @@ const MAX_WAITING: usize = 1024;
 /// An endpoint whose every slot is busy and none of whose requests finished quickly for this
 /// long is stalled (hanging, or timing out): it keeps its slots but queues nothing more here.
 const STALL_MS: i64 = 1000;
-/// Longest a stalled endpoint's deliveries are parked (they are unparked as soon as it answers,
-/// but a node that dies meanwhile leaves them parked for other nodes until then).
-const MAX_PARK_MS: i64 = 30_000;
-/// How long the deliveries a stalled endpoint cannot take are put back for.
-const STALLED_BACKOFF_MS: i64 = 1000;
+/// Longest a stalled endpoint's deliveries are parked at a time. Each time its probes hang too
+/// the window doubles, from its request timeout up to this: it bounds both how long a recovered
+/// endpoint waits for its backlog (it is unparked as soon as one request succeeds, and probes
+/// go at the end of each window) and how long a node that dies leaves them parked for others.
+const MAX_PARK_MS: i64 = 60_000;
+/// The least a stalled endpoint's deliveries are parked for.
+const MIN_PARK_MS: i64 = 1000;
 /// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
 /// queued or put back).
 const MAX_EXCLUDED: usize = 500;
@@ -87,17 +89,12 @@ impl Handoff for Dispatcher {
         let Some(this) = self.me.upgrade() else {
             return;
         };
-        let (stalled, _) = this.enqueue(work, now_ms());
-        if !stalled.is_empty() {
-            // Its endpoint stalled since the commit asked for room: the rest goes back.
-            let store = self.store.clone();
+        let (parked, _) = this.enqueue(work, now_ms());
+        if !parked.is_empty() {
+            // Its endpoint stalled since the commit asked for room: the rest is parked.
             self.runtime.spawn(async move {
-                let next = now_ms() + STALLED_BACKOFF_MS;
-                if let Err(e) = store
-                    .release_many(&stalled, next, DeliveryStatus::Pending)
-                    .await
-                {
-                    tracing::warn!(error = %e, "putting back a stalled endpoint's work failed");
+                if let Err(e) = this.put_back(parked).await {
+                    tracing::warn!(error = %e, "parking a stalled endpoint's work failed");
                 }
             });
         }
@@ -124,9 +121,10 @@ struct Lane {
     /// When a request of this lane last finished quickly (or the lane began).
     last_progress: i64,
     stalled: bool,
-    /// While stalled: its due deliveries are parked until then (its requests will have
-    /// timed out).
+    /// While stalled: its deliveries are parked until then, when the next probes go.
     parked_until: i64,
+    /// While stalled: the length of the current parking window.
+    park_ms: i64,
     /// The endpoint's request timeout.
     timeout_ms: i64,
 }
@@ -277,38 +275,50 @@ impl Dispatcher {
             .any(|lane| lane.in_flight + lane.waiting.len() >= self.lane_limit(lane))
     }
 
-    /// Marks lanes stalled whose slots are all busy without progress: their queued work goes
-    /// back to the database, and their due deliveries are parked until their requests in flight
-    /// will have timed out, so claims neither take nor wade through them meanwhile.
+    /// Parks the work of endpoints that stopped answering (a circuit breaker). A lane whose
+    /// slots are all busy without progress for `STALL_MS` is stalled: its queued work goes back
+    /// to the database and its due deliveries are parked (made due later) for a window, so
+    /// claims neither take nor wade through them. At the window's end the parked deliveries are
+    /// due again and the first few claimed are probes; if those hang too, the rest is parked
+    /// again for twice as long (up to `MAX_PARK_MS`). The first request that succeeds unparks
+    /// everything (`run_lane`). A stalled lane with nothing in flight and nothing parked left
+    /// is forgotten.
     async fn check_stalls(&self, now: i64) -> Result<(), crate::store::StoreError> {
-        let mut back = Vec::new();
         let mut park = Vec::new();
         {
             let mut l = self.lanes();
             let mut released = 0;
+            let cap = self.per_endpoint_cap;
             for (id, lane) in l.by_endpoint.iter_mut() {
-                if !lane.stalled
-                    && lane.in_flight >= self.per_endpoint_cap
-                    && now - lane.last_progress >= STALL_MS
-                {
-                    lane.stalled = true;
-                    lane.parked_until = now + lane.timeout_ms.min(MAX_PARK_MS);
-                    released += lane.waiting.len();
-                    back.extend(lane.waiting.drain(..).map(|j| j.claimed));
-                }
-                if lane.stalled && lane.parked_until > now {
-                    park.push((id.clone(), lane.parked_until));
-                }
+                let hung = lane.in_flight >= cap && now - lane.last_progress >= STALL_MS;
+                let window = if !lane.stalled && hung {
+                    lane.timeout_ms.clamp(MIN_PARK_MS, MAX_PARK_MS)
+                } else if lane.stalled && hung && lane.parked_until <= now {
+                    (lane.park_ms * 2).clamp(MIN_PARK_MS, MAX_PARK_MS)
+                } else {
+                    continue;
+                };
+                lane.stalled = true;
+                lane.park_ms = window;
+                lane.parked_until = now + window;
+                released += lane.waiting.len();
+                let back: Vec<Claimed> = lane.waiting.drain(..).map(|j| j.claimed).collect();
+                park.push((id.clone(), lane.parked_until, back));
             }
             l.waiting -= released;
+            l.by_endpoint.retain(|_, lane| {
+                !(lane.stalled
+                    && lane.in_flight + lane.waiting.len() == 0
+                    && lane.parked_until + lane.park_ms < now)
+            });
         }
-        if !back.is_empty() {
-            self.room.notify_one();
-            self.store
-                .release_many(&back, now + STALLED_BACKOFF_MS, DeliveryStatus::Pending)
-                .await?;
-        }
-        for (endpoint, until) in park {
+        for (endpoint, until, back) in park {
+            if !back.is_empty() {
+                self.room.notify_one();
+                self.store
+                    .release_many(&back, until, DeliveryStatus::Pending)
+                    .await?;
+            }
             self.store.park(&endpoint, now, until).await?;
         }
         Ok(())
@@ -380,23 +390,36 @@ impl Dispatcher {
                 lease_until,
             });
         }
-        let (stalled, filled) = self.enqueue(work, now);
+        let (parked, filled) = self.enqueue(work, now);
         self.store.drop_deliveries(&orphans).await?;
         self.store
             .release_many(&skipped, now, DeliveryStatus::Skipped)
             .await?;
-        self.store
-            .release_many(&stalled, now + STALLED_BACKOFF_MS, DeliveryStatus::Pending)
-            .await?;
+        self.put_back(parked).await?;
         Ok(Tick::Claimed {
             more: full_batch && !filled,
         })
     }
 
+    /// Puts deliveries back, pending until the time each goes with (its endpoint's parking).
+    async fn put_back(&self, parked: Vec<(Claimed, i64)>) -> Result<(), crate::store::StoreError> {
+        let mut by_time: HashMap<i64, Vec<Claimed>> = HashMap::new();
+        for (c, until) in parked {
+            by_time.entry(until).or_default().push(c);
+        }
+        for (until, claimed) in by_time {
+            self.store
+                .release_many(&claimed, until, DeliveryStatus::Pending)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Queues `work` in the lanes of its endpoints and starts what may start. Returns the
-    /// deliveries a stalled lane cannot take (to put back) and whether some lane filled up.
-    fn enqueue(self: &Arc<Self>, work: Vec<Work>, now: i64) -> (Vec<Claimed>, bool) {
-        let mut stalled = Vec::new();
+    /// deliveries a stalled lane cannot take, with until when it is parked, and whether some
+    /// lane filled up.
+    fn enqueue(self: &Arc<Self>, work: Vec<Work>, now: i64) -> (Vec<(Claimed, i64)>, bool) {
+        let mut parked = Vec::new();
         let mut ready = Vec::new();
         let mut filled = false;
         {
@@ -412,11 +435,12 @@ impl Dispatcher {
                         last_progress: now,
                         stalled: false,
                         parked_until: 0,
+                        park_ms: 0,
                         timeout_ms: self.timeout_of(&w.ep).as_millis() as i64,
                     });
                 let held = lane.in_flight + lane.waiting.len();
                 if lane.stalled && held >= self.per_endpoint_cap {
-                    stalled.push(w.claimed);
+                    parked.push((w.claimed, lane.parked_until.max(now + MIN_PARK_MS)));
                     continue;
                 }
                 if lane.waiting.is_empty() {
@@ -436,7 +460,7 @@ impl Dispatcher {
             let this = self.clone();
             self.runtime.spawn(async move { this.run_lane(w).await });
         }
-        (stalled, filled)
+        (parked, filled)
     }
 
     /// Sends `job`, then the next queued jobs of the same endpoint while there are any.
@@ -460,16 +484,16 @@ impl Dispatcher {
                         lane.last_progress = finished;
                         if lane.stalled {
                             lane.stalled = false;
+                            lane.park_ms = 0;
                             unpark = Some(lane.parked_until);
                         }
-                    } else if lane.stalled && held == 0 {
-                        // Its requests have all timed out: its slots are free to try again.
-                        unpark = Some(lane.parked_until);
                     }
                     let limit = self.lane_limit(lane);
                     // Room for a good part of a batch again: claim more.
                     notify = held + 1 == limit / 2 || held == 0;
-                    if held == 0 {
+                    // A stalled lane is kept while its work is parked: requests that time out
+                    // do not end its parking (see `check_stalls`).
+                    if held == 0 && !lane.stalled {
                         l.by_endpoint.remove(id);
                     }
                 }
@@ -482,7 +506,7 @@ impl Dispatcher {
                 (next, notify)
             };
             if let Some(until) = unpark {
-                // The endpoint answers again (or its slots are free): its parked work is due.
+                // The endpoint answers again: its parked work is due.
                 if let Err(e) = self.store.unpark(&job.ep.id, until, finished).await {
                     tracing::warn!(error = %e, "unparking an endpoint's deliveries failed");
                 }

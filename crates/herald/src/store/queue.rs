@@ -151,9 +151,10 @@ impl Store {
         Ok(())
     }
 
-    /// Moves the due deliveries of a stalled endpoint to `until` (when its requests in flight
-    /// will have timed out), so claims stop wading through them meanwhile; returns how many.
-    /// Until then, deliveries published to it on this node are stored parked already.
+    /// Moves the due deliveries of a stalled endpoint that were never tried to `until` (the end
+    /// of its parking window), so claims stop wading through them meanwhile; returns how many.
+    /// Until then, deliveries published to it on this node are stored parked already. Retries
+    /// keep their own schedule (they are the endpoint's probes between windows).
     pub async fn park(&self, endpoint_id: &str, now: i64, until: i64) -> StoreResult<u64> {
         {
             let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
@@ -163,7 +164,7 @@ impl Store {
         self.db
             .exec(
                 q("UPDATE deliveries SET next_attempt_at = ?
-                   WHERE endpoint_id = ? AND status = 1 AND next_attempt_at <= ?")
+                   WHERE endpoint_id = ? AND status = 1 AND next_attempt_at <= ? AND tries = 0")
                 .bind(until)
                 .bind(endpoint_id)
                 .bind(now),
