@@ -317,10 +317,18 @@ impl Bench {
     async fn hanging(&mut self, backend: &Backend) -> Result<(), Error> {
         let scenario = format!("{} hanging endpoint", backend.name());
         let n = self.args.hang_messages;
-        // The other app: no endpoint (baseline), a hanging endpoint, a healthy endpoint. Each
-        // variant runs `HANG_ROUNDS` times, interleaved, and the medians are compared: single
-        // runs on this shared machine vary by about 10%.
-        let variants = [None, Some("/hang/other"), Some("/ok-other/other")];
+        // The other app: no endpoint (baseline), a hanging endpoint, a healthy endpoint, a
+        // disabled endpoint (its messages stored for it, as for the hanging one, but never
+        // sent: what storing them costs, apart from the hang). Each variant runs `HANG_ROUNDS`
+        // times, interleaved, and the medians are compared: single runs on this shared machine
+        // vary by about 10%.
+        let rx = &self.rx;
+        let variants = [
+            None,
+            Some(serde_json::json!({"url": rx.url("/hang/other")})),
+            Some(serde_json::json!({"url": rx.url("/ok-other/other")})),
+            Some(serde_json::json!({"url": rx.url("/ok-other/disabled"), "disabled": true})),
+        ];
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
         let mut hung = 0;
         for _ in 0..HANG_ROUNDS {
@@ -330,8 +338,8 @@ impl Bench {
                 let healthy = node.app("healthy").await?;
                 node.endpoint(&healthy, &self.rx.url("/ok/healthy")).await?;
                 let other = node.app("other").await?;
-                if let Some(path) = other_ep {
-                    node.endpoint(&other, &self.rx.url(path)).await?;
+                if let Some(body) = other_ep {
+                    node.endpoint_with(&other, body.clone()).await?;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 self.rx.reset();
@@ -359,6 +367,7 @@ impl Bench {
             "healthy rate, alone",
             "healthy rate, other hangs",
             "healthy rate, other healthy",
+            "healthy rate, other disabled",
         ];
         for (label, rate) in labels.iter().zip(&rates) {
             self.report(
@@ -381,6 +390,13 @@ impl Bench {
             &scenario,
             "cost of the hang vs a healthy other",
             format!("{vs_healthy:.1}%"),
+            "",
+        );
+        let vs_disabled = 100.0 * (1.0 - rates[1] / rates[3]);
+        self.report(
+            &scenario,
+            "cost of the hang vs a disabled other",
+            format!("{vs_disabled:.1}%"),
             "",
         );
         Ok(())

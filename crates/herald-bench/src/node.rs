@@ -132,13 +132,15 @@ impl Node {
 
     /// Creates an endpoint of `app` delivering to `url`.
     pub async fn endpoint(&self, app: &str, url: &str) -> Result<(), Error> {
+        self.endpoint_with(app, serde_json::json!({"url": url}))
+            .await
+    }
+
+    /// Creates an endpoint of `app` from `body` (the API's endpoint fields).
+    pub async fn endpoint_with(&self, app: &str, body: serde_json::Value) -> Result<(), Error> {
         let mut c = Conn::open(self.port).await?;
         let (s, b) = c
-            .post_json(
-                &format!("/api/v1/app/{app}/endpoint"),
-                TOKEN,
-                &serde_json::json!({"url": url}),
-            )
+            .post_json(&format!("/api/v1/app/{app}/endpoint"), TOKEN, &body)
             .await?;
         if s != 201 {
             return Err(format!("creating an endpoint: {s} {b}").into());

@@ -33,13 +33,16 @@ const MAX_WAITING: usize = 1024;
 /// An endpoint whose every slot is busy and none of whose requests finished quickly for this
 /// long is stalled (hanging, or timing out): it keeps its slots but queues nothing more here.
 const STALL_MS: i64 = 1000;
-/// Longest a stalled endpoint's deliveries are parked at a time. Each time its probes hang too
-/// the window doubles, from its request timeout up to this: it bounds both how long a recovered
-/// endpoint waits for its backlog (it is unparked as soon as one request succeeds, and probes
-/// go at the end of each window) and how long a node that dies leaves them parked for others.
-const MAX_PARK_MS: i64 = 60_000;
-/// The least a stalled endpoint's deliveries are parked for.
-const MIN_PARK_MS: i64 = 1000;
+/// How long a stalled endpoint's backlog is parked for at a time. Probes, not the backlog, try
+/// it meanwhile, so this only bounds how long a node that dies leaves the backlog parked for
+/// the other nodes, and how often a long outage moves it (once per horizon).
+const PARK_HORIZON_MS: i64 = 10 * 60_000;
+/// Longest between probes of a stalled endpoint. The wait starts at its request timeout and
+/// doubles each time the probes hang too; it bounds how long a recovered endpoint waits for its
+/// backlog (everything is unparked as soon as one request succeeds).
+const MAX_PROBE_MS: i64 = 60_000;
+/// The least wait between probes.
+const MIN_PROBE_MS: i64 = 1000;
 /// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
 /// queued or put back).
 const MAX_EXCLUDED: usize = 500;
@@ -121,10 +124,11 @@ struct Lane {
     /// When a request of this lane last finished quickly (or the lane began).
     last_progress: i64,
     stalled: bool,
-    /// While stalled: its deliveries are parked until then, when the next probes go.
+    /// While stalled: its backlog is parked until then (see `PARK_HORIZON_MS`).
     parked_until: i64,
-    /// While stalled: the length of the current parking window.
-    park_ms: i64,
+    /// While stalled: when the next probes go, and the wait before the ones after.
+    probe_at: i64,
+    probe_ms: i64,
     /// The endpoint's request timeout.
     timeout_ms: i64,
 }
@@ -277,49 +281,67 @@ impl Dispatcher {
 
     /// Parks the work of endpoints that stopped answering (a circuit breaker). A lane whose
     /// slots are all busy without progress for `STALL_MS` is stalled: its queued work goes back
-    /// to the database and its due deliveries are parked (made due later) for a window, so
-    /// claims neither take nor wade through them. At the window's end the parked deliveries are
-    /// due again and the first few claimed are probes; if those hang too, the rest is parked
-    /// again for twice as long (up to `MAX_PARK_MS`). The first request that succeeds unparks
-    /// everything (`run_lane`). A stalled lane with nothing in flight and nothing parked left
-    /// is forgotten.
+    /// to the database and its backlog is parked (made due only at a far horizon), so claims
+    /// neither take nor wade through it. Meanwhile probes try the endpoint: its own retries, on
+    /// their schedule, and a few parked deliveries made due at growing intervals when it has
+    /// slots free. The first request that succeeds unparks everything (`run_lane`). At the
+    /// horizon a lane still hung is parked again; one idle is forgotten (its backlog is due, and
+    /// claims find out afresh).
     async fn check_stalls(&self, now: i64) -> Result<(), crate::store::StoreError> {
-        let mut park = Vec::new();
+        enum Step {
+            Park(i64, Vec<Claimed>),
+            Probe(i64, usize),
+        }
+        let mut steps = Vec::new();
         {
             let mut l = self.lanes();
             let mut released = 0;
             let cap = self.per_endpoint_cap;
             for (id, lane) in l.by_endpoint.iter_mut() {
                 let hung = lane.in_flight >= cap && now - lane.last_progress >= STALL_MS;
-                let window = if !lane.stalled && hung {
-                    lane.timeout_ms.clamp(MIN_PARK_MS, MAX_PARK_MS)
-                } else if lane.stalled && hung && lane.parked_until <= now {
-                    (lane.park_ms * 2).clamp(MIN_PARK_MS, MAX_PARK_MS)
-                } else {
-                    continue;
-                };
-                lane.stalled = true;
-                lane.park_ms = window;
-                lane.parked_until = now + window;
-                released += lane.waiting.len();
-                let back: Vec<Claimed> = lane.waiting.drain(..).map(|j| j.claimed).collect();
-                park.push((id.clone(), lane.parked_until, back));
+                if hung && (!lane.stalled || now >= lane.parked_until) {
+                    if !lane.stalled {
+                        lane.stalled = true;
+                        lane.probe_ms = lane.timeout_ms.clamp(MIN_PROBE_MS, MAX_PROBE_MS);
+                        lane.probe_at = now + lane.probe_ms;
+                    }
+                    lane.parked_until = now + PARK_HORIZON_MS;
+                    released += lane.waiting.len();
+                    let back = lane.waiting.drain(..).map(|j| j.claimed).collect();
+                    steps.push((id.clone(), Step::Park(lane.parked_until, back)));
+                } else if lane.stalled && now >= lane.probe_at && lane.in_flight < cap {
+                    steps.push((
+                        id.clone(),
+                        Step::Probe(lane.parked_until, cap - lane.in_flight),
+                    ));
+                    lane.probe_ms = (lane.probe_ms * 2).clamp(MIN_PROBE_MS, MAX_PROBE_MS);
+                    lane.probe_at = now + lane.probe_ms;
+                }
             }
             l.waiting -= released;
             l.by_endpoint.retain(|_, lane| {
                 !(lane.stalled
                     && lane.in_flight + lane.waiting.len() == 0
-                    && lane.parked_until + lane.park_ms < now)
+                    && now >= lane.parked_until)
             });
         }
-        for (endpoint, until, back) in park {
-            if !back.is_empty() {
-                self.room.notify_one();
-                self.store
-                    .release_many(&back, until, DeliveryStatus::Pending)
-                    .await?;
+        for (endpoint, step) in steps {
+            match step {
+                Step::Park(until, back) => {
+                    if !back.is_empty() {
+                        self.room.notify_one();
+                        self.store
+                            .release_many(&back, until, DeliveryStatus::Pending)
+                            .await?;
+                    }
+                    self.store.park(&endpoint, now, until).await?;
+                }
+                Step::Probe(until, n) => {
+                    if self.store.probe(&endpoint, until, now, n).await? > 0 {
+                        self.wake.notify_one();
+                    }
+                }
             }
-            self.store.park(&endpoint, now, until).await?;
         }
         Ok(())
     }
@@ -435,12 +457,13 @@ impl Dispatcher {
                         last_progress: now,
                         stalled: false,
                         parked_until: 0,
-                        park_ms: 0,
+                        probe_at: 0,
+                        probe_ms: 0,
                         timeout_ms: self.timeout_of(&w.ep).as_millis() as i64,
                     });
                 let held = lane.in_flight + lane.waiting.len();
                 if lane.stalled && held >= self.per_endpoint_cap {
-                    parked.push((w.claimed, lane.parked_until.max(now + MIN_PARK_MS)));
+                    parked.push((w.claimed, lane.parked_until.max(now + MIN_PROBE_MS)));
                     continue;
                 }
                 if lane.waiting.is_empty() {
@@ -484,7 +507,6 @@ impl Dispatcher {
                         lane.last_progress = finished;
                         if lane.stalled {
                             lane.stalled = false;
-                            lane.park_ms = 0;
                             unpark = Some(lane.parked_until);
                         }
                     }

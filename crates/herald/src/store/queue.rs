@@ -151,8 +151,8 @@ impl Store {
         Ok(())
     }
 
-    /// Moves the due deliveries of a stalled endpoint that were never tried to `until` (the end
-    /// of its parking window), so claims stop wading through them meanwhile; returns how many.
+    /// Moves the due deliveries of a stalled endpoint that were never tried to `until` (see
+    /// `dispatch`), so claims stop wading through them meanwhile; returns how many.
     /// Until then, deliveries published to it on this node are stored parked already. Retries
     /// keep their own schedule (they are the endpoint's probes between windows).
     pub async fn park(&self, endpoint_id: &str, now: i64, until: i64) -> StoreResult<u64> {
@@ -168,6 +168,29 @@ impl Store {
                 .bind(until)
                 .bind(endpoint_id)
                 .bind(now),
+            )
+            .await
+    }
+
+    /// Makes `n` of the deliveries [`Store::park`] parked until `until` due at `now`: probes of
+    /// a stalled endpoint. Returns how many.
+    pub async fn probe(
+        &self,
+        endpoint_id: &str,
+        until: i64,
+        now: i64,
+        n: usize,
+    ) -> StoreResult<u64> {
+        self.db
+            .exec(
+                q("UPDATE deliveries SET next_attempt_at = ?
+                   WHERE id IN (SELECT id FROM deliveries
+                                WHERE endpoint_id = ? AND status = 1 AND next_attempt_at = ?
+                                LIMIT ?)")
+                .bind(now)
+                .bind(endpoint_id)
+                .bind(until)
+                .bind(n as i64),
             )
             .await
     }
