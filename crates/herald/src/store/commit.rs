@@ -425,30 +425,32 @@ async fn endpoints_of(
     Ok(out)
 }
 
+/// The `(app, eventId)` of each publish in the batch that has an eventId.
+fn event_ids(batch: &[Pending]) -> impl Iterator<Item = (&String, &String)> {
+    batch.iter().filter_map(|p| match &p.req {
+        Request::Publish {
+            app_id,
+            msg: NewMessage {
+                event_id: Some(e), ..
+            },
+            ..
+        } => Some((app_id, e)),
+        _ => None,
+    })
+}
+
 /// On PostgreSQL, the committers of several nodes run concurrently: each batch first
 /// takes a transaction-scoped advisory lock per `(app, eventId)` it publishes, in one order (no
 /// deadlocks), so a concurrent batch with the same eventId waits for this one's commit and then
 /// sees its message.
 async fn lock_event_ids(tx: &mut Tx, batch: &[Pending]) -> StoreResult<()> {
-    let mut keys: Vec<i64> = batch
-        .iter()
-        .filter_map(|p| match &p.req {
-            Request::Publish {
-                app_id,
-                msg: NewMessage {
-                    event_id: Some(e), ..
-                },
-                ..
-            } => {
-                let d = ring::digest::digest(
-                    &ring::digest::SHA256,
-                    format!("{app_id}\n{e}").as_bytes(),
-                );
-                let mut k = [0u8; 8];
-                k.copy_from_slice(&d.as_ref()[..8]);
-                Some(i64::from_be_bytes(k))
-            }
-            _ => None,
+    let mut keys: Vec<i64> = event_ids(batch)
+        .map(|(app_id, e)| {
+            let d =
+                ring::digest::digest(&ring::digest::SHA256, format!("{app_id}\n{e}").as_bytes());
+            let mut k = [0u8; 8];
+            k.copy_from_slice(&d.as_ref()[..8]);
+            i64::from_be_bytes(k)
         })
         .collect();
     keys.sort_unstable();
@@ -467,19 +469,7 @@ async fn event_ids_taken(
     batch: &[Pending],
     now: i64,
 ) -> StoreResult<HashSet<(String, String)>> {
-    let mut pairs: Vec<(&String, &String)> = batch
-        .iter()
-        .filter_map(|p| match &p.req {
-            Request::Publish {
-                app_id,
-                msg: NewMessage {
-                    event_id: Some(e), ..
-                },
-                ..
-            } => Some((app_id, e)),
-            _ => None,
-        })
-        .collect();
+    let mut pairs: Vec<(&String, &String)> = event_ids(batch).collect();
     pairs.sort_unstable();
     pairs.dedup();
     let mut taken = HashSet::new();
