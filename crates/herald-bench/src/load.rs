@@ -45,13 +45,15 @@ pub fn secs(ns: u64) -> f64 {
 }
 
 /// Publishes `n` messages, spread over `apps` in turn, with `conns` connections; at `rate`
-/// messages per second if given, else as fast as Herald accepts them.
+/// messages per second if given, else as fast as Herald accepts them. With `event_ids`, each
+/// message carries a unique `eventId` (Herald then checks it against the last 24 hours).
 pub async fn publish(
     port: u16,
     apps: &[String],
     n: u64,
     conns: usize,
     rate: Option<f64>,
+    event_ids: bool,
 ) -> Published {
     let next = Arc::new(AtomicU64::new(0));
     let accepted = Arc::new(AtomicU64::new(0));
@@ -88,7 +90,15 @@ pub async fn publish(
                         tokio::time::sleep(Duration::from_nanos(due - now)).await;
                     }
                 }
-                let body = format!(r#"{{"eventType":"bench.event","payload":{}}}"#, payload(i));
+                let event_id = if event_ids {
+                    format!(r#","eventId":"bench-{start}-{i}""#)
+                } else {
+                    String::new()
+                };
+                let body = format!(
+                    r#"{{"eventType":"bench.event"{event_id},"payload":{}}}"#,
+                    payload(i)
+                );
                 let path = &paths[i as usize % paths.len()];
                 match conn
                     .request(

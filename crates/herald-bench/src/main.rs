@@ -62,6 +62,9 @@ struct Args {
         default_value = "ceiling,publish,fanout1,fanout10,steady,backlog,hanging"
     )]
     only: Vec<String>,
+    /// Give every published message a unique eventId (deduplicated by Herald over 24 hours).
+    #[arg(long)]
+    event_ids: bool,
     /// Backends to run on (comma-separated): sqlite, postgres (the latter needs a server).
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     backends: Vec<String>,
@@ -187,7 +190,15 @@ impl Bench {
             self.report(&scenario, "idle RSS", format!("{idle:.1} MiB"), "< 40 MiB");
         }
         self.rx.reset();
-        let p = load::publish(node.port, &[app], n, self.args.connections, None).await;
+        let p = load::publish(
+            node.port,
+            &[app],
+            n,
+            self.args.connections,
+            None,
+            self.args.event_ids,
+        )
+        .await;
         if fanout == 0 {
             self.report(
                 &scenario,
@@ -256,6 +267,7 @@ impl Bench {
             n,
             self.args.connections,
             Some(self.args.steady_rate),
+            self.args.event_ids,
         )
         .await;
         self.wait_delivered(p.accepted, Duration::from_secs(60))
@@ -287,6 +299,7 @@ impl Bench {
             self.args.backlog,
             self.args.connections,
             None,
+            self.args.event_ids,
         )
         .await;
         self.report(
@@ -350,6 +363,7 @@ impl Bench {
                     2 * n,
                     self.args.connections,
                     None,
+                    self.args.event_ids,
                 )
                 .await;
                 self.wait_delivered(p.accepted / 2, Duration::from_secs(120))
