@@ -84,12 +84,33 @@ pub(super) const ATTEMPTS: Table = Table {
     ],
 };
 
+pub(super) const EVENT_IDS: Table = Table {
+    name: "event_ids",
+    cols: &[
+        ("app_id", Text),
+        ("event_id", Text),
+        ("msg_id", Text),
+        ("created_at", Int),
+    ],
+};
+
+/// Claims an eventId for a new message unless it was published in the window: a row comes back
+/// only if the claim succeeded. A concurrent claim of the same eventId (another node's) waits
+/// for this one's commit, then sees it.
+const CLAIM_EVENT_ID: &str = "ON CONFLICT (app_id, event_id) DO UPDATE
+        SET msg_id = excluded.msg_id, created_at = excluded.created_at
+        WHERE event_ids.created_at <= ?
+     RETURNING msg_id";
+
 /// The next state of a finished delivery: `(id, lease token, status, next attempt)`.
 const STATE: &[Ty] = &[Text, Int, Int, Int];
 
 /// One batch's rows, each a list of values in its table's column order.
 #[derive(Default)]
 pub(super) struct Rows {
+    /// The eventIds of the new messages that have one; a message whose eventId is taken is
+    /// not stored, nor are its deliveries.
+    pub event_ids: Vec<Vec<Arg>>,
     pub messages: Vec<Vec<Arg>>,
     pub deliveries: Vec<Vec<Arg>>,
     pub attempts: Vec<Vec<Arg>>,
@@ -148,8 +169,9 @@ const SET_STATE: &str = "UPDATE deliveries SET status = ?3, tries = tries + 1,
      WHERE id = ?1 AND lease_token = ?2 AND status = 3";
 
 /// The whole batch as one PostgreSQL statement. Its arguments: the endpoints fanned out to,
-/// the finished deliveries and their lease tokens, the message and delivery columns, the time,
-/// the state columns, the attempt columns (with each attempt's delivery). The update (`u`) locks the
+/// the finished deliveries and their lease tokens, the eventId columns, the start of the eventId
+/// window, the message and delivery columns, the time, the state columns, the attempt columns
+/// (with each attempt's delivery). The update (`u`) locks the
 /// finished deliveries whose lease is held; `k` the others (another node holds them), which
 /// `u` does not touch: a row the statement updated could not be locked again. A lease token is
 /// set only while a delivery is being sent (status 3), so the token alone says the lease is held;
@@ -166,7 +188,8 @@ fn pg_statement() -> &'static str {
                    JOIN unnest(?::text[], ?::bigint[]) AS v (id, token) ON d.id = v.id
                    WHERE d.lease_token IS DISTINCT FROM v.token
                    FOR KEY SHARE OF d),
-             m AS ({}),
+             ev AS ({} {CLAIM_EVENT_ID}),
+             m AS ({} RETURNING id),
              d AS ({} RETURNING id),
              u AS (UPDATE deliveries SET status = v.status, tries = tries + 1,
                       next_attempt_at = v.next_at, lease_until = NULL, lease_token = NULL,
@@ -175,9 +198,17 @@ fn pg_statement() -> &'static str {
                    WHERE deliveries.id = v.id AND deliveries.lease_token = v.token
                    RETURNING deliveries.id AS id),
              a AS ({})
-             SELECT id, 'finished' AS what FROM u UNION ALL SELECT id, 'stored' FROM d",
-            MESSAGES.insert_arrays(&[], ""),
-            DELIVERIES.insert_arrays(&[], "WHERE x.endpoint_id IN (SELECT id FROM e)"),
+             SELECT id, 'finished' AS what FROM u UNION ALL SELECT id, 'stored' FROM d
+             UNION ALL SELECT msg_id, 'event' FROM ev",
+            EVENT_IDS.insert_arrays(&[], ""),
+            MESSAGES.insert_arrays(
+                &[],
+                "WHERE x.event_id IS NULL OR x.id IN (SELECT msg_id FROM ev)"
+            ),
+            DELIVERIES.insert_arrays(
+                &[],
+                "WHERE x.endpoint_id IN (SELECT id FROM e) AND x.msg_id IN (SELECT id FROM m)",
+            ),
             states.join(", "),
             ATTEMPTS.insert_arrays(
                 &[("delivery_id", Text)],
@@ -213,6 +244,8 @@ fn columns(types: &[Ty], rows: Vec<Vec<Arg>>) -> StoreResult<Vec<Arg>> {
 
 /// What a batch's write did.
 pub(super) struct Written {
+    /// The new messages not stored: their eventId was published in the window.
+    pub refused: HashSet<String>,
     /// The finished deliveries whose state was set (their leases were held).
     pub finished: HashSet<String>,
     /// The new deliveries stored, when not all were: on PostgreSQL, none is stored to an
@@ -232,11 +265,35 @@ fn text(a: Option<&Arg>) -> Option<String> {
 pub(super) async fn write(
     db: &Db,
     tx: &mut Option<Tx>,
-    rows: Rows,
+    mut rows: Rows,
     now: i64,
 ) -> StoreResult<Written> {
     let mut finished_ok = HashSet::new();
+    let mut refused = HashSet::new();
+    let window_start = now - super::EVENT_ID_WINDOW_MS;
     if let Some(t) = tx.as_mut().filter(|t| !t.is_pg()) {
+        let claim = format!("{} {CLAIM_EVENT_ID}", EVENT_IDS.insert_one());
+        for ev in &rows.event_ids {
+            let mut args = ev.clone();
+            args.push(Arg::from(window_start));
+            let claimed = t
+                .all(Sql {
+                    text: claim.clone(),
+                    args,
+                })
+                .await?;
+            if claimed.is_empty()
+                && let Some(msg_id) = text(ev.get(2))
+            {
+                refused.insert(msg_id);
+            }
+        }
+        if !refused.is_empty() {
+            let kept =
+                |r: &Vec<Arg>, col: usize| text(r.get(col)).is_none_or(|m| !refused.contains(&m));
+            rows.messages.retain(|r| kept(r, 0));
+            rows.deliveries.retain(|r| kept(r, 2));
+        }
         for (table, rows) in [
             (&MESSAGES, &rows.messages),
             (&DELIVERIES, &rows.deliveries),
@@ -261,6 +318,7 @@ pub(super) async fn write(
             }
         }
         return Ok(Written {
+            refused,
             finished: finished_ok,
             stored: None,
         });
@@ -283,11 +341,14 @@ pub(super) async fn write(
     for (a, id) in attempts.iter_mut().zip(finished.iter()) {
         a.push(Arg::Text(id.clone()));
     }
+    let mut claimed: Vec<Option<String>> = rows.event_ids.iter().map(|e| text(e.get(2))).collect();
     let mut args = vec![
         Arg::Texts(endpoints),
         Arg::Texts(finished.clone()),
         Arg::Ints(tokens),
     ];
+    args.extend(columns(&EVENT_IDS.types(), rows.event_ids)?);
+    args.push(Arg::from(window_start));
     args.extend(columns(&MESSAGES.types(), rows.messages)?);
     args.extend(columns(&DELIVERIES.types(), rows.deliveries)?);
     args.push(Arg::from(now));
@@ -304,15 +365,19 @@ pub(super) async fn write(
         None => db.exec_rows(sql).await?,
     };
     let mut stored = HashSet::new();
+    let mut events = HashSet::new();
     for row in found {
         let id = row.string("id")?;
-        if row.string("what")? == "stored" {
-            stored.insert(id);
-        } else {
-            finished_ok.insert(id);
-        }
+        match row.string("what")?.as_str() {
+            "stored" => stored.insert(id),
+            "event" => events.insert(id),
+            _ => finished_ok.insert(id),
+        };
     }
+    claimed.retain(|m| m.as_ref().is_some_and(|m| !events.contains(m)));
+    refused.extend(claimed.into_iter().flatten());
     Ok(Written {
+        refused,
         finished: finished_ok,
         stored: Some(stored),
     })

@@ -351,6 +351,12 @@ impl Store {
         self.db
             .exec(q("DELETE FROM app_tokens WHERE expires_at < ?").bind(crate::clock::now_ms()))
             .await?;
+        self.db
+            .exec(
+                q("DELETE FROM event_ids WHERE created_at < ?")
+                    .bind(crate::clock::now_ms() - super::EVENT_ID_WINDOW_MS),
+            )
+            .await?;
         Ok(())
     }
 }

@@ -17,8 +17,8 @@ use super::batch;
 use super::db::{Arg, Db, Row, Sql, Tx, marks, q};
 use super::rows::{self, to_json};
 use super::{
-    Claimed, EVENT_ID_WINDOW_MS, HandoffSlot, NewMessage, NextStep, Parked, Store, StoreError,
-    StoreResult, Work, first_try,
+    Claimed, HandoffSlot, NewMessage, NextStep, Parked, Store, StoreError, StoreResult, Work,
+    first_try,
 };
 use crate::ids;
 use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
@@ -179,17 +179,16 @@ async fn commit_batch(c: &Committer, batch: Vec<Pending>) {
 }
 
 /// Applies `batch` atomically. SQLite: in one transaction (statements are plain calls; the
-/// commit's fsync is the cost). PostgreSQL: a batch without eventIds or idempotency keys is one
-/// statement of its own (see `batch.rs`), after one read of the endpoints it publishes to; one
-/// with eventIds takes advisory locks and checks them first, in a transaction.
+/// commit's fsync is the cost). PostgreSQL: one read of the endpoints it publishes to, then one
+/// statement (see `batch.rs`), in a transaction only when the batch stores idempotency keys too.
+/// A message whose eventId was published in the last 24 hours is refused (409) by that write's
+/// claim of the eventId; two in one batch, by the second's.
 async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
     let db = &c.db;
     let needs_tx = !db.is_pg()
-        || batch.iter().any(|p| match &p.req {
-            Request::Publish { msg, .. } => msg.event_id.is_some(),
-            Request::Remember { .. } => true,
-            Request::Finish { .. } => false,
-        });
+        || batch
+            .iter()
+            .any(|p| matches!(p.req, Request::Remember { .. }));
     let mut tx = if needs_tx {
         Some(db.begin().await?)
     } else {
@@ -199,10 +198,6 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
     let mut done: Vec<Option<Done>> = batch.iter().map(|_| None).collect();
 
     // Publishes: messages and their fan-out.
-    if let Some(t) = tx.as_mut().filter(|t| t.is_pg()) {
-        lock_event_ids(t, batch).await?;
-    }
-    let taken = event_ids_taken(db, &mut tx, batch, now).await?;
     let endpoints = endpoints_of(db, &mut tx, batch).await?;
     let handoff = c
         .handoff
@@ -228,12 +223,9 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             continue;
         };
         if let Some(eid) = &m.event_id
-            && (!seen_event_ids.insert((app_id, eid))
-                || taken.contains(&(app_id.clone(), eid.clone())))
+            && !seen_event_ids.insert((app_id, eid))
         {
-            done[i] = Some(Done::Published(Err(StoreError::Conflict(format!(
-                "A message with eventId {eid} was already published in the last 24 hours"
-            )))));
+            done[i] = Some(Done::Published(Err(duplicate(Some(eid)))));
             continue;
         }
         let message = Arc::new(Message {
@@ -247,6 +239,14 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             created_at: now,
         });
         let id = &message.id;
+        if let Some(eid) = &m.event_id {
+            rows.event_ids.push(vec![
+                Arg::from(app_id),
+                Arg::from(eid),
+                Arg::from(id),
+                Arg::from(now),
+            ]);
+        }
         rows.messages.push(vec![
             Arg::from(id),
             Arg::from(app_id),
@@ -356,6 +356,16 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
     if let Some(stored) = written.stored {
         handed.retain(|w| stored.contains(&w.claimed.delivery_id));
     }
+    if !written.refused.is_empty() {
+        handed.retain(|w| !written.refused.contains(&w.claimed.msg_id));
+        for d in done.iter_mut() {
+            if let Some(Done::Published(Ok(m))) = d
+                && written.refused.contains(&m.id)
+            {
+                *d = Some(Done::Published(Err(duplicate(m.event_id.as_deref()))));
+            }
+        }
+    }
     for (i, p) in batch.iter().enumerate() {
         match &p.req {
             Request::Finish { claimed, .. } => {
@@ -425,69 +435,12 @@ async fn endpoints_of(
     Ok(out)
 }
 
-/// The `(app, eventId)` of each publish in the batch that has an eventId.
-fn event_ids(batch: &[Pending]) -> impl Iterator<Item = (&String, &String)> {
-    batch.iter().filter_map(|p| match &p.req {
-        Request::Publish {
-            app_id,
-            msg: NewMessage {
-                event_id: Some(e), ..
-            },
-            ..
-        } => Some((app_id, e)),
-        _ => None,
-    })
-}
-
-/// On PostgreSQL, the committers of several nodes run concurrently: each batch first
-/// takes a transaction-scoped advisory lock per `(app, eventId)` it publishes, in one order (no
-/// deadlocks), so a concurrent batch with the same eventId waits for this one's commit and then
-/// sees its message.
-async fn lock_event_ids(tx: &mut Tx, batch: &[Pending]) -> StoreResult<()> {
-    let mut keys: Vec<i64> = event_ids(batch)
-        .map(|(app_id, e)| {
-            let d =
-                ring::digest::digest(&ring::digest::SHA256, format!("{app_id}\n{e}").as_bytes());
-            let mut k = [0u8; 8];
-            k.copy_from_slice(&d.as_ref()[..8]);
-            i64::from_be_bytes(k)
-        })
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    for k in keys {
-        tx.exec(q("SELECT pg_advisory_xact_lock(?)").bind(k))
-            .await?;
-    }
-    Ok(())
-}
-
-/// The `(app, eventId)` pairs the batch publishes that were published in the last 24 hours.
-async fn event_ids_taken(
-    db: &Db,
-    tx: &mut Option<Tx>,
-    batch: &[Pending],
-    now: i64,
-) -> StoreResult<HashSet<(String, String)>> {
-    let mut pairs: Vec<(&String, &String)> = event_ids(batch).collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut taken = HashSet::new();
-    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = q(&format!(
-            "SELECT app_id, event_id FROM messages
-             WHERE event_id IS NOT NULL AND created_at > ? AND (app_id, event_id) IN (VALUES {})",
-            vec!["(?, ?)"; chunk.len()].join(", ")
-        ))
-        .bind(now - EVENT_ID_WINDOW_MS);
-        for (app, e) in chunk {
-            sql.arg(*app).arg(*e);
-        }
-        for row in all(db, tx, sql).await? {
-            taken.insert((row.string("app_id")?, row.string("event_id")?));
-        }
-    }
-    Ok(taken)
+/// The refusal of a message whose eventId was published in the last 24 hours.
+fn duplicate(event_id: Option<&str>) -> StoreError {
+    StoreError::Conflict(format!(
+        "A message with eventId {} was already published in the last 24 hours",
+        event_id.unwrap_or_default()
+    ))
 }
 
 /// Runs `sql` in `tx` if there is one, else as a statement of its own.

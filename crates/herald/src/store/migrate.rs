@@ -6,12 +6,17 @@ use super::StoreResult;
 use super::db::{Db, q};
 
 /// `(version, SQL)`, in order. Never edit a released migration: add a new one (to both lists when
-/// the change concerns both backends; 3 is PostgreSQL's alone).
+/// the change concerns both backends; PostgreSQL's 3 has no SQLite counterpart, so the numbers
+/// differ from there on).
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (
         2,
         include_str!("../../migrations/sqlite/0002_due_index.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_event_ids.sql"),
     ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
@@ -23,6 +28,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../migrations/postgres/0003_hot_foreign_keys.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_event_ids.sql"),
     ),
 ];
 
