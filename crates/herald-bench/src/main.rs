@@ -383,34 +383,39 @@ impl Bench {
             "healthy rate, other healthy",
             "healthy rate, other disabled",
         ];
-        for (label, rate) in labels.iter().zip(&rates) {
+        for ((label, rate), runs) in labels.iter().zip(&rates).zip(&samples) {
+            let runs: Vec<String> = runs.iter().map(|r| format!("{r:.0}")).collect();
             self.report(
                 &scenario,
                 label,
-                format!("{rate:.0}/s (median of {HANG_ROUNDS})"),
+                format!("{rate:.0}/s (median of {})", runs.join(", ")),
                 "",
             );
         }
         self.report(&scenario, "hung requests", hung.to_string(), "");
-        let cost = 100.0 * (1.0 - rates[1] / rates[0]);
-        self.report(
-            &scenario,
-            "cost of the hang vs alone",
-            format!("{cost:.1}%"),
-            "< 10%",
-        );
-        let vs_healthy = 100.0 * (1.0 - rates[1] / rates[2]);
+        // Each cost is the median of the rounds' own ratios: the variants of a round run back to
+        // back, so a drift of the shared machine's speed between rounds cancels out.
+        let cost_vs = |base: usize| {
+            let ratios: Vec<f64> = samples[1]
+                .iter()
+                .zip(&samples[base])
+                .map(|(hang, other)| 100.0 * (1.0 - hang / other))
+                .collect();
+            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.1}")).collect();
+            format!("{:.1}% (median of {})", median(&ratios), each.join(", "))
+        };
+        let (alone, healthy, disabled) = (cost_vs(0), cost_vs(2), cost_vs(3));
+        self.report(&scenario, "cost of the hang vs alone", alone, "< 10%");
         self.report(
             &scenario,
             "cost of the hang vs a healthy other",
-            format!("{vs_healthy:.1}%"),
+            healthy,
             "",
         );
-        let vs_disabled = 100.0 * (1.0 - rates[1] / rates[3]);
         self.report(
             &scenario,
             "cost of the hang vs a disabled other",
-            format!("{vs_disabled:.1}%"),
+            disabled,
             "",
         );
         Ok(())

@@ -46,9 +46,6 @@ const MIN_PROBE_MS: i64 = 1000;
 /// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
 /// queued or put back).
 const MAX_EXCLUDED: usize = 500;
-/// How soon to look again while some endpoint is saturated (publishes don't wake us then: the
-/// due work is likely that endpoint's).
-const SATURATED_POLL: Duration = Duration::from_millis(50);
 
 pub struct Dispatcher {
     store: Store,
@@ -68,6 +65,9 @@ pub struct Dispatcher {
     runtime: tokio::runtime::Handle,
     /// Itself, for work handed over through [`Handoff`].
     me: std::sync::Weak<Dispatcher>,
+    /// The claim loop is waiting for room: work the committer stores for want of it will be
+    /// claimed when room is made, so it need not wake the loop.
+    waiting_for_room: std::sync::atomic::AtomicBool,
 }
 
 impl Handoff for Dispatcher {
@@ -104,7 +104,12 @@ impl Handoff for Dispatcher {
     }
 
     fn wake(&self) {
-        self.wake.notify_one();
+        if !self
+            .waiting_for_room
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -195,6 +200,7 @@ impl Dispatcher {
             per_endpoint_cap: cfg.max_in_flight_per_endpoint.max(1),
             lanes: Mutex::new(Lanes::default()),
             runtime: tokio::runtime::Handle::current(),
+            waiting_for_room: Default::default(),
         })
     }
 
@@ -255,11 +261,17 @@ impl Dispatcher {
                     _ = std::future::ready(()) => {}
                 }
             } else if saturated {
+                // Work left for want of room is claimed when room is made; a wake means other
+                // work (a resend, another node's).
+                use std::sync::atomic::Ordering::Relaxed;
+                self.waiting_for_room.store(true, Relaxed);
                 tokio::select! {
                     _ = &mut shutdown => return,
                     _ = self.room.notified() => {}
-                    _ = tokio::time::sleep(wait.min(SATURATED_POLL)) => {}
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
+                self.waiting_for_room.store(false, Relaxed);
             } else {
                 tokio::select! {
                     _ = &mut shutdown => return,

@@ -171,7 +171,7 @@ const SET_STATE: &str = "UPDATE deliveries SET status = ?3, tries = tries + 1,
 /// The whole batch as one PostgreSQL statement. Its arguments: the endpoints fanned out to,
 /// the finished deliveries and their lease tokens, the eventId columns, the start of the eventId
 /// window, the message and delivery columns, the time, the state columns, the attempt columns
-/// (with each attempt's delivery). The update (`u`) locks the
+/// (with each attempt's delivery), the wake-up's payload and whether to send it. The update (`u`) locks the
 /// finished deliveries whose lease is held; `k` the others (another node holds them), which
 /// `u` does not touch: a row the statement updated could not be locked again. A lease token is
 /// set only while a delivery is being sent (status 3), so the token alone says the lease is held;
@@ -197,9 +197,10 @@ fn pg_statement() -> &'static str {
                    FROM unnest({}) AS v (id, token, status, next_at)
                    WHERE deliveries.id = v.id AND deliveries.lease_token = v.token
                    RETURNING deliveries.id AS id),
-             a AS ({})
+             a AS ({}),
+             n AS (SELECT pg_notify('herald_wake', ?) WHERE ? = 1)
              SELECT id, 'finished' AS what FROM u UNION ALL SELECT id, 'stored' FROM d
-             UNION ALL SELECT msg_id, 'event' FROM ev",
+             UNION ALL SELECT msg_id, 'event' FROM ev UNION ALL SELECT '', 'notified' FROM n",
             EVENT_IDS.insert_arrays(&[], ""),
             MESSAGES.insert_arrays(
                 &[],
@@ -262,11 +263,13 @@ fn text(a: Option<&Arg>) -> Option<String> {
 }
 
 /// Writes `rows`, in `tx` if given (always on SQLite), else as one statement of its own.
+/// `notify`: tell the other nodes (PostgreSQL) that work is due, in this node's name.
 pub(super) async fn write(
     db: &Db,
     tx: &mut Option<Tx>,
     mut rows: Rows,
     now: i64,
+    notify: Option<&str>,
 ) -> StoreResult<Written> {
     let mut finished_ok = HashSet::new();
     let mut refused = HashSet::new();
@@ -356,6 +359,8 @@ pub(super) async fn write(
     let mut attempt_types = ATTEMPTS.types();
     attempt_types.push(Text);
     args.extend(columns(&attempt_types, attempts)?);
+    args.push(Arg::from(notify.unwrap_or_default()));
+    args.push(Arg::from(notify.is_some()));
     let sql = Sql {
         text: pg_statement().to_string(),
         args,
@@ -371,7 +376,8 @@ pub(super) async fn write(
         match row.string("what")?.as_str() {
             "stored" => stored.insert(id),
             "event" => events.insert(id),
-            _ => finished_ok.insert(id),
+            "finished" => finished_ok.insert(id),
+            _ => false,
         };
     }
     claimed.retain(|m| m.as_ref().is_some_and(|m| !events.contains(m)));

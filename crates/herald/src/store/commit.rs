@@ -90,7 +90,12 @@ impl Pending {
 }
 
 impl Writer {
-    pub fn start(db: Db, parked: Parked, handoff: HandoffSlot) -> StoreResult<Self> {
+    pub fn start(
+        db: Db,
+        parked: Parked,
+        handoff: HandoffSlot,
+        node: std::sync::Arc<str>,
+    ) -> StoreResult<Self> {
         // One committer per node. SQLite has one writer anyway; on PostgreSQL two or four
         // concurrent committers were measured slower with the server on the same 2 cores
         // (3.4-3.9k/s against 4.1k/s, and several times the latency).
@@ -99,6 +104,7 @@ impl Writer {
             db,
             parked,
             handoff,
+            node,
         };
         if c.db.is_pg() {
             tokio::spawn(run(c, rx));
@@ -147,6 +153,8 @@ struct Committer {
     db: Db,
     parked: Parked,
     handoff: HandoffSlot,
+    /// This node's name in wake-ups (see `Store::node`).
+    node: std::sync::Arc<str>,
 }
 
 async fn run(c: Committer, mut rx: mpsc::Receiver<Pending>) {
@@ -351,7 +359,9 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             Arg::from(next_at),
         ]);
     }
-    let written = batch::write(db, &mut tx, rows, now).await?;
+    // Deliveries stored pending and due now: other nodes may have room for them.
+    let notify = queued.then_some(&*c.node);
+    let written = batch::write(db, &mut tx, rows, now, notify).await?;
     let updated = written.finished;
     if let Some(stored) = written.stored {
         handed.retain(|w| stored.contains(&w.claimed.delivery_id));
@@ -378,15 +388,8 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             Request::Publish { .. } => {}
         }
     }
-    match tx {
-        Some(mut t) => {
-            if queued {
-                t.notify_nodes().await?;
-            }
-            t.commit().await?;
-        }
-        None if queued => db.notify_nodes().await?,
-        None => {}
+    if let Some(t) = tx {
+        t.commit().await?;
     }
     if let Some(h) = handoff {
         if !handed.is_empty() {

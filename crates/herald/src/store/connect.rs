@@ -28,7 +28,9 @@ impl Store {
         };
         let parked = super::Parked::default();
         let handoff = super::HandoffSlot::default();
-        let writer = commit::Writer::start(commit_db, parked.clone(), handoff.clone())?;
+        let node: std::sync::Arc<str> = format!("{:016x}", fastrand::u64(..)).into();
+        let writer =
+            commit::Writer::start(commit_db, parked.clone(), handoff.clone(), node.clone())?;
         Ok(Store {
             db,
             writer,
@@ -36,6 +38,7 @@ impl Store {
             parked,
             recent: Default::default(),
             handoff,
+            node,
         })
     }
 }

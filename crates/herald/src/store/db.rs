@@ -229,10 +229,11 @@ impl Db {
         })
     }
 
-    /// Tells every node (PostgreSQL) that new work is due. Harmless and free on SQLite.
-    pub async fn notify_nodes(&self) -> StoreResult<()> {
+    /// Tells every node (PostgreSQL) that new work is due; `from` names this node, whose own
+    /// listener ignores it. Harmless and free on SQLite.
+    pub async fn notify_nodes(&self, from: &str) -> StoreResult<()> {
         if let Db::Postgres(p) = self {
-            sqlx::query(WAKE_SQL).execute(p).await?;
+            sqlx::query(WAKE_SQL).bind(from).execute(p).await?;
         }
         Ok(())
     }
@@ -240,7 +241,7 @@ impl Db {
 
 /// The channel nodes LISTEN on for "new work is due".
 pub(super) const WAKE_CHANNEL: &str = "herald_wake";
-const WAKE_SQL: &str = "SELECT pg_notify('herald_wake', '')";
+const WAKE_SQL: &str = "SELECT pg_notify('herald_wake', $1)";
 
 fn wrap<R>(rows: Vec<R>, f: impl Fn(R) -> Row) -> Vec<Row> {
     rows.into_iter().map(f).collect()
@@ -306,10 +307,11 @@ impl Tx {
         Ok(())
     }
 
-    /// Tells every node, at commit, that new work is due (PostgreSQL only).
-    pub async fn notify_nodes(&mut self) -> StoreResult<()> {
+    /// Tells every node, at commit, that new work is due (PostgreSQL only); `from` names this
+    /// node.
+    pub async fn notify_nodes(&mut self, from: &str) -> StoreResult<()> {
         if let Tx::Pg(t) = self {
-            sqlx::query(WAKE_SQL).execute(&mut **t).await?;
+            sqlx::query(WAKE_SQL).bind(from).execute(&mut **t).await?;
         }
         Ok(())
     }

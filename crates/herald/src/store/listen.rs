@@ -26,6 +26,8 @@ impl Store {
                     } else {
                         loop {
                             match listener.recv().await {
+                                // This node's own, about work it already knows of.
+                                Ok(n) if n.payload() == &*self.node => {}
                                 Ok(_) => wake.notify_one(),
                                 Err(e) => {
                                     tracing::warn!(error = %e, "lost the LISTEN connection");

@@ -36,6 +36,9 @@ pub struct Store {
     recent: std::sync::Arc<std::sync::Mutex<recent::Recent>>,
     /// The running dispatcher, which new deliveries are handed to at commit.
     handoff: HandoffSlot,
+    /// This node's name in the wake-ups it sends other nodes (PostgreSQL), so that its own
+    /// listener ignores them: a random id per process.
+    node: std::sync::Arc<str>,
 }
 
 /// Where the committer hands new deliveries: the node's dispatcher while it runs.
@@ -61,7 +64,7 @@ pub trait Handoff: Send + Sync {
     fn lease_until(&self, ep: &crate::model::Endpoint, now: i64) -> i64;
     /// Committed deliveries, leased to this node: send them.
     fn take(&self, work: Vec<Work>);
-    /// Deliveries were stored pending and are due: claim them.
+    /// Deliveries were stored pending, due now, for want of room.
     fn wake(&self);
 }
 

@@ -233,7 +233,7 @@ impl Store {
                 .bind(now),
             )
             .await?;
-        self.db.notify_nodes().await
+        self.db.notify_nodes(&self.node).await
     }
 
     /// Requeues the failed (and skipped) deliveries of an endpoint whose messages were published
@@ -261,7 +261,7 @@ impl Store {
                 .bind(until.unwrap_or(i64::MAX)),
             )
             .await?;
-        self.db.notify_nodes().await?;
+        self.db.notify_nodes(&self.node).await?;
         Ok(n)
     }
 
@@ -327,7 +327,7 @@ impl Store {
             .await?;
             added += 1;
         }
-        tx.notify_nodes().await?;
+        tx.notify_nodes(&self.node).await?;
         tx.commit().await?;
         Ok(skipped + added)
     }
