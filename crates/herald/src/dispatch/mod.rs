@@ -43,6 +43,8 @@ const PARK_HORIZON_MS: i64 = 10 * 60_000;
 const MAX_PROBE_MS: i64 = 60_000;
 /// The least wait between probes.
 const MIN_PROBE_MS: i64 = 1000;
+/// Parked deliveries made due per statement when an endpoint answers again.
+const UNPARK_CHUNK: usize = 2000;
 /// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
 /// queued or put back).
 const MAX_EXCLUDED: usize = 500;
@@ -349,7 +351,7 @@ impl Dispatcher {
                     self.store.park(&endpoint, now, until).await?;
                 }
                 Step::Probe(until, n) => {
-                    if self.store.probe(&endpoint, until, now, n).await? > 0 {
+                    if self.store.unpark_some(&endpoint, until, now, n).await? > 0 {
                         self.wake.notify_one();
                     }
                 }
@@ -541,10 +543,10 @@ impl Dispatcher {
             };
             if let Some(until) = unpark {
                 // The endpoint answers again: its parked work is due.
-                if let Err(e) = self.store.unpark(&job.ep.id, until, finished).await {
-                    tracing::warn!(error = %e, "unparking an endpoint's deliveries failed");
-                }
-                self.wake.notify_one();
+                self.store.stop_parking(&job.ep.id);
+                let this = self.clone();
+                let endpoint = job.ep.id.clone();
+                tokio::spawn(async move { this.unpark(&endpoint, until).await });
             }
             if notify {
                 self.room.notify_one();
@@ -552,6 +554,33 @@ impl Dispatcher {
             match next {
                 Some(j) => job = j,
                 None => return,
+            }
+        }
+    }
+
+    /// Makes an endpoint's parked backlog due, a part at a time so that claims start on the
+    /// first part at once, and no statement holds the writer for long (SQLite) or updates a
+    /// whole backlog in one go.
+    async fn unpark(&self, endpoint: &str, until: i64) {
+        loop {
+            match self
+                .store
+                .unpark_some(endpoint, until, now_ms(), UNPARK_CHUNK)
+                .await
+            {
+                Ok(n) => {
+                    if n > 0 {
+                        self.wake.notify_one();
+                    }
+                    if (n as usize) < UNPARK_CHUNK {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // What is left becomes due at the parking's horizon.
+                    tracing::warn!(error = %e, "unparking an endpoint's deliveries failed");
+                    return;
+                }
             }
         }
     }

@@ -172,9 +172,10 @@ impl Store {
             .await
     }
 
-    /// Makes `n` of the deliveries [`Store::park`] parked until `until` due at `now`: probes of
-    /// a stalled endpoint. Returns how many.
-    pub async fn probe(
+    /// Makes up to `n` of the deliveries [`Store::park`] parked until `until` due at `now`
+    /// (probes of a stalled endpoint, or a part of its backlog once it answers again); returns
+    /// how many.
+    pub async fn unpark_some(
         &self,
         endpoint_id: &str,
         until: i64,
@@ -195,22 +196,13 @@ impl Store {
             .await
     }
 
-    /// Makes the deliveries [`Store::park`] parked until `until` due at `now` (the endpoint
-    /// answers again).
-    pub async fn unpark(&self, endpoint_id: &str, until: i64, now: i64) -> StoreResult<u64> {
+    /// New deliveries to `endpoint_id` are due at once again (it answers); those parked are
+    /// made due with [`Store::unpark_some`].
+    pub fn stop_parking(&self, endpoint_id: &str) {
         self.parked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(endpoint_id);
-        self.db
-            .exec(
-                q("UPDATE deliveries SET next_attempt_at = ?
-                   WHERE endpoint_id = ? AND status = 1 AND next_attempt_at = ?")
-                .bind(now)
-                .bind(endpoint_id)
-                .bind(until),
-            )
-            .await
     }
 
     /// Queues `msg_id` to `endpoint_id` again, starting a fresh retry cycle; creates the delivery
