@@ -429,7 +429,35 @@ async fn app_token_sees_only_its_application() {
     assert_eq!(get(format!("/app/{b}/msg")).await, 404);
 }
 
+/// An eventId is refused for 24 hours only: once its claim is older, it may be published again,
+/// and fetching by eventId then finds the new message.
+async fn an_event_id_is_free_again_after_24_hours() {
+    let app = spawn_app().await;
+    let a = app.create_app("acme").await;
+    let body = json!({"eventType": "x.y", "eventId": "evt-old", "payload": {"n": 1}});
+    app.publish(&a, body.clone()).await;
+    let (s, _) = app.post(&format!("/app/{a}/msg"), body.clone()).await;
+    assert_eq!(s, 409);
+    // 25 hours pass for that eventId.
+    app.sql("UPDATE event_ids SET created_at = created_at - 90000000")
+        .await;
+    let again = app
+        .publish(
+            &a,
+            json!({"eventType": "x.y", "eventId": "evt-old", "payload": {"n": 2}}),
+        )
+        .await;
+    let (s, got) = app.get(&format!("/app/{a}/msg/evt-old")).await;
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(got["id"], again["id"]);
+    assert_eq!(got["payload"]["n"], 2);
+    // And it is refused again for the next 24 hours.
+    let (s, _) = app.post(&format!("/app/{a}/msg"), body).await;
+    assert_eq!(s, 409);
+}
+
 backend_tests!(
+    an_event_id_is_free_again_after_24_hours,
     wrong_or_missing_token_is_401,
     bad_input_gets_clear_4xx,
     idempotency_key_replays_the_first_response,

@@ -110,6 +110,8 @@ pub async fn test_database_url(dir: &tempfile::TempDir) -> String {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// The node's database, for tests that must reach past the API (to age a row, say).
+    pub db_url: String,
     pub _dir: tempfile::TempDir,
 }
 
@@ -139,12 +141,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = test_config(&dir).await;
     tweak(&mut cfg);
+    let db_url = cfg.database_url.clone();
     let app = Application::build(cfg).await.expect("Herald starts");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run(std::future::pending()));
     TestApp {
         base,
         client: client(),
+        db_url,
         _dir: dir,
     }
 }
@@ -176,6 +180,25 @@ impl TestApp {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, json)
+    }
+
+    /// Runs `sql` on the node's database directly.
+    pub async fn sql(&self, sql: &str) {
+        match self.db_url.strip_prefix("sqlite://") {
+            Some(path) => rusqlite::Connection::open(path)
+                .and_then(|c| c.execute_batch(sql))
+                .expect("SQL on the test database"),
+            None => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&self.db_url)
+                    .await
+                    .expect("connect to the test database");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .expect("SQL on the test database");
+            }
+        }
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
