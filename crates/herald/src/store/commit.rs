@@ -1,12 +1,12 @@
-//! Group commit. Publishes, attempt records and idempotency keys are queued to one writer task,
-//! which applies whatever has queued up in one transaction and one commit (one fsync), then
-//! answers every caller. Under load, hundreds of writes share a commit; when idle, a write
-//! commits alone at once: there is no timer. A caller hears back only after its commit, so an
-//! accepted message is always durable.
+//! Group commit. Publishes, attempt records and idempotency keys are queued to one writer (a
+//! thread of its own on SQLite, a task on PostgreSQL), which applies whatever has queued up
+//! atomically with one commit (one fsync), then hands the new deliveries it leased to this
+//! node's dispatcher and answers every caller. Under load, hundreds of writes share a commit;
+//! when idle, a write commits alone at once: there is no timer. A caller hears back only after
+//! its commit, so an accepted message is always durable.
 //!
-//! If a batch fails (say an endpoint was deleted under an attempt record, a foreign-key error),
-//! it is rolled back and its writes are retried one transaction each, so one bad write fails
-//! alone.
+//! If a batch fails (say a publish to an application deleted meanwhile, a foreign-key error), it
+//! is rolled back and its writes are retried alone, so one bad write fails alone.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
