@@ -17,8 +17,8 @@ use super::batch;
 use super::db::{Arg, Db, Row, Sql, Tx, marks, q};
 use super::rows::{self, to_json};
 use super::{
-    Claimed, HandoffSlot, NewMessage, NextStep, Parked, Store, StoreError, StoreResult, Work,
-    first_try,
+    Claimed, Handoff, HandoffSlot, NewMessage, NextStep, Parked, Store, StoreError, StoreResult,
+    Work, first_try,
 };
 use crate::ids;
 use crate::model::{Attempt, DeliveryStatus, Endpoint, Message};
@@ -213,12 +213,15 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
         .and_then(std::sync::Weak::upgrade);
-    // Room the dispatcher has, by endpoint, for deliveries leased to it at once.
-    let mut room: HashMap<&str, usize> = HashMap::new();
-    let token = fastrand::i64(1..i64::MAX);
-    let mut handed = Vec::new();
-    // Whether some delivery was stored pending and due now (for claims, here or on other nodes).
-    let mut queued = false;
+    let mut fanout = Fanout {
+        parked: &c.parked,
+        handoff: handoff.as_deref(),
+        room: HashMap::new(),
+        token: fastrand::i64(1..i64::MAX),
+        now,
+        handed: Vec::new(),
+        queued: false,
+    };
     let mut seen_event_ids = HashSet::new();
     let mut rows = batch::Rows::default();
     for (i, p) in batch.iter().enumerate() {
@@ -270,96 +273,16 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             Some(only) => *only == ep.id,
             None => ep.matches(&m.event_type, m.channels.as_deref()),
         }) {
-            let delivery_id = ids::new_id(ids::DELIVERY);
-            // Endpoints disabled now get a skipped delivery, so the message can be replayed.
-            let (status, next, lease) = if ep.disabled {
-                (DeliveryStatus::Skipped, None, None)
-            } else {
-                let due = first_try(&c.parked, &ep.id, now);
-                let room = handoff.as_ref().filter(|_| due <= now).map_or(0, |h| {
-                    let r = room.entry(ep.id.as_str()).or_insert_with(|| h.room(&ep.id));
-                    let took = (*r).min(1);
-                    *r -= took;
-                    took
-                });
-                match (&handoff, room) {
-                    (Some(h), 1) => {
-                        let lease_until = h.lease_until(ep, now);
-                        handed.push(Work {
-                            claimed: Claimed {
-                                delivery_id: delivery_id.clone(),
-                                app_id: app_id.clone(),
-                                msg_id: id.clone(),
-                                endpoint_id: ep.id.clone(),
-                                tries: 0,
-                                trigger: 0,
-                                lease_token: token,
-                            },
-                            msg: message.clone(),
-                            ep: ep.clone(),
-                            lease_until,
-                        });
-                        (DeliveryStatus::Sending, Some(due), Some(lease_until))
-                    }
-                    _ => {
-                        queued |= due <= now;
-                        (DeliveryStatus::Pending, Some(due), None)
-                    }
-                }
-            };
-            rows.deliveries.push(vec![
-                Arg::from(delivery_id),
-                Arg::from(app_id),
-                Arg::from(id),
-                Arg::from(&ep.id),
-                Arg::from(status as i64),
-                Arg::from(next),
-                Arg::from(lease),
-                Arg::from(lease.map(|_| token)),
-                Arg::from(now),
-                Arg::from(now),
-            ]);
+            rows.deliveries.push(fanout.delivery(&message, ep));
         }
         done[i] = Some(Done::Published(Ok(Message::clone(&message))));
     }
 
-    // Finished attempts: the attempt rows, then the deliveries' next states.
-    for p in batch {
-        let Request::Finish {
-            claimed: c,
-            attempt: a,
-            next,
-        } = &p.req
-        else {
-            continue;
-        };
-        rows.attempts.push(vec![
-            Arg::from(&a.id),
-            Arg::from(&a.app_id),
-            Arg::from(&a.msg_id),
-            Arg::from(&a.endpoint_id),
-            Arg::from(&a.url),
-            Arg::from(a.status),
-            Arg::from(a.status_code),
-            Arg::from(&a.response),
-            Arg::from(a.duration_ms),
-            Arg::from(&a.error),
-            Arg::from(a.trigger_type),
-            Arg::from(a.created_at),
-        ]);
-        let (status, next_at) = match next {
-            NextStep::Delivered => (DeliveryStatus::Success, None),
-            NextStep::RetryAt(t) => (DeliveryStatus::Pending, Some(*t)),
-            NextStep::Failed => (DeliveryStatus::Failed, None),
-        };
-        rows.states.push(vec![
-            Arg::from(&c.delivery_id),
-            Arg::from(c.lease_token),
-            Arg::from(status as i64),
-            Arg::from(next_at),
-        ]);
-    }
+    finish_rows(batch, &mut rows);
     // Deliveries stored pending and due now: other nodes may have room for them.
+    let Fanout {
+        mut handed, queued, ..
+    } = fanout;
     let notify = queued.then_some(&*c.node);
     let written = batch::write(db, &mut tx, rows, now, notify).await?;
     let updated = written.finished;
@@ -404,6 +327,125 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             d.ok_or_else(|| StoreError::Corrupt("group commit: a write had no outcome".into()))
         })
         .collect()
+}
+
+/// The fan-out of a batch's publishes: for each new delivery, whether this node's dispatcher
+/// takes it at once (stored leased to this node, handed over after the commit) or it is stored
+/// pending (skipped if its endpoint is disabled, parked if it is stalled).
+struct Fanout<'a> {
+    parked: &'a Parked,
+    handoff: Option<&'a dyn Handoff>,
+    /// Room the dispatcher has left, by endpoint.
+    room: HashMap<String, usize>,
+    /// The lease token of every delivery the batch hands over.
+    token: i64,
+    now: i64,
+    handed: Vec<Work>,
+    /// Some delivery was stored pending and due now (for claims, here or on other nodes).
+    queued: bool,
+}
+
+impl Fanout<'_> {
+    /// The row of a new delivery of `msg` to `ep`.
+    fn delivery(&mut self, msg: &Arc<Message>, ep: &Arc<Endpoint>) -> Vec<Arg> {
+        let now = self.now;
+        let id = ids::new_id(ids::DELIVERY);
+        let (status, next, lease) = if ep.disabled {
+            // Kept so that the message can be replayed to it later.
+            (DeliveryStatus::Skipped, None, None)
+        } else {
+            let due = first_try(self.parked, &ep.id, now);
+            match self
+                .handoff
+                .filter(|h| due <= now && self.take_room(*h, &ep.id))
+            {
+                Some(h) => {
+                    let lease_until = h.lease_until(ep, now);
+                    self.handed.push(Work {
+                        claimed: Claimed {
+                            delivery_id: id.clone(),
+                            app_id: msg.app_id.clone(),
+                            msg_id: msg.id.clone(),
+                            endpoint_id: ep.id.clone(),
+                            tries: 0,
+                            trigger: 0,
+                            lease_token: self.token,
+                        },
+                        msg: msg.clone(),
+                        ep: ep.clone(),
+                        lease_until,
+                    });
+                    (DeliveryStatus::Sending, Some(due), Some(lease_until))
+                }
+                None => {
+                    self.queued |= due <= now;
+                    (DeliveryStatus::Pending, Some(due), None)
+                }
+            }
+        };
+        vec![
+            Arg::from(id),
+            Arg::from(&msg.app_id),
+            Arg::from(&msg.id),
+            Arg::from(&ep.id),
+            Arg::from(status as i64),
+            Arg::from(next),
+            Arg::from(lease),
+            Arg::from(lease.map(|_| self.token)),
+            Arg::from(now),
+            Arg::from(now),
+        ]
+    }
+
+    /// Takes one place of the dispatcher's room for `endpoint`, if it has any.
+    fn take_room(&mut self, h: &dyn Handoff, endpoint: &str) -> bool {
+        let room = self
+            .room
+            .entry(endpoint.to_string())
+            .or_insert_with(|| h.room(endpoint));
+        let took = *room > 0;
+        *room = room.saturating_sub(1);
+        took
+    }
+}
+
+/// The attempt rows and the deliveries' next states of the batch's finished attempts.
+fn finish_rows(batch: &[Pending], rows: &mut batch::Rows) {
+    for p in batch {
+        let Request::Finish {
+            claimed: c,
+            attempt: a,
+            next,
+        } = &p.req
+        else {
+            continue;
+        };
+        rows.attempts.push(vec![
+            Arg::from(&a.id),
+            Arg::from(&a.app_id),
+            Arg::from(&a.msg_id),
+            Arg::from(&a.endpoint_id),
+            Arg::from(&a.url),
+            Arg::from(a.status),
+            Arg::from(a.status_code),
+            Arg::from(&a.response),
+            Arg::from(a.duration_ms),
+            Arg::from(&a.error),
+            Arg::from(a.trigger_type),
+            Arg::from(a.created_at),
+        ]);
+        let (status, next_at) = match next {
+            NextStep::Delivered => (DeliveryStatus::Success, None),
+            NextStep::RetryAt(t) => (DeliveryStatus::Pending, Some(*t)),
+            NextStep::Failed => (DeliveryStatus::Failed, None),
+        };
+        rows.states.push(vec![
+            Arg::from(&c.delivery_id),
+            Arg::from(c.lease_token),
+            Arg::from(status as i64),
+            Arg::from(next_at),
+        ]);
+    }
 }
 
 /// The endpoints of every application the batch publishes to.
