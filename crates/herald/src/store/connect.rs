@@ -46,8 +46,8 @@ impl Store {
 async fn open_sqlite(url: &str) -> StoreResult<Db> {
     let db = Db::Sqlite(Arc::new(Lite::open(&lite::path_of(url)?)?));
     migrate::run(&db).await?;
-    // One process owns a SQLite file, so every lease in it is a dead process's: its deliveries
-    // are due at once, not when their leases run out.
+    // One process owns a SQLite file (`Lite::open` locks it), so every lease in it is a dead
+    // process's: its deliveries are due at once, not when their leases run out.
     let n = db
         .exec(q(
             "UPDATE deliveries SET status = 1, lease_until = NULL, lease_token = NULL

@@ -27,6 +27,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// An open SQLite database.
 pub(super) struct Lite {
     path: String,
+    /// Held (an exclusive lock on `PATH.lock`) while the database is open: one process owns a
+    /// SQLite file, which lets a restart take the leases it finds in it as a dead process's.
+    _owner: std::fs::File,
     writer: Arc<tokio::sync::Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -53,6 +56,22 @@ pub(super) fn path_of(url: &str) -> StoreResult<String> {
 impl Lite {
     /// Opens (creating if missing) the database file at `path` in WAL mode.
     pub fn open(path: &str) -> StoreResult<Lite> {
+        let lock_path = format!("{path}.lock");
+        let owner = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Busy(format!("cannot open {lock_path}: {e}")))?;
+        owner.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => StoreError::Busy(format!(
+                "{path} is in use by another Herald process (SQLite is for one node; use \
+                 PostgreSQL for several)"
+            )),
+            std::fs::TryLockError::Error(e) => {
+                StoreError::Busy(format!("cannot lock {lock_path}: {e}"))
+            }
+        })?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -68,6 +87,7 @@ impl Lite {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Lite {
             path: path.to_string(),
+            _owner: owner,
             writer: Arc::new(tokio::sync::Mutex::new(conn)),
             readers: Mutex::new(Vec::new()),
         })

@@ -118,6 +118,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot start the committer thread: {0}")]
     Thread(std::io::Error),
+    #[error("{0}")]
+    Busy(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]

@@ -466,3 +466,37 @@ backend_tests!(
     resources_round_trip_with_uids_and_trailing_slashes,
     app_token_sees_only_its_application,
 );
+
+/// A SQLite file serves one Herald process at a time (a second one would take the first's
+/// deliveries in flight for a dead process's); it is free again once the first is gone.
+#[tokio::test]
+async fn a_sqlite_file_serves_one_process_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("herald.db").display());
+    let config = || {
+        let mut cfg = herald::Config::defaults();
+        cfg.listen = "127.0.0.1:0".parse().unwrap();
+        cfg.database_url = url.clone();
+        cfg.token = Some(TOKEN.into());
+        cfg
+    };
+    let first = herald::Application::build(config())
+        .await
+        .expect("the first starts");
+    let second = herald::Application::build(config()).await;
+    let err = second
+        .err()
+        .expect("a second process on the same file is refused");
+    assert!(
+        err.to_string().contains("in use by another Herald"),
+        "{err}"
+    );
+    drop(first);
+    // Its committer thread lets go of the file as it winds down.
+    eventually(
+        "the file free again once the first is gone",
+        std::time::Duration::from_secs(5),
+        || async { herald::Application::build(config()).await.ok() },
+    )
+    .await;
+}
