@@ -62,6 +62,10 @@ struct Args {
         default_value = "ceiling,publish,fanout1,fanout10,steady,backlog,hanging"
     )]
     only: Vec<String>,
+    /// Applications in the fan-out runs, each with its own endpoints (one per customer, as
+    /// platforms use Herald); messages go to them in turn.
+    #[arg(long, default_value_t = 1)]
+    apps: usize,
     /// Give every published message a unique eventId (deduplicated by Herald over 24 hours).
     #[arg(long)]
     event_ids: bool,
@@ -177,12 +181,20 @@ impl Bench {
 
     /// Publishes `n` messages to one app with `fanout` endpoints; every delivery must arrive.
     async fn throughput(&mut self, backend: &Backend, fanout: usize, n: u64) -> Result<(), Error> {
-        let scenario = format!("{} fan-out {fanout}", backend.name());
+        let napps = self.args.apps.max(1);
+        let scenario = match napps {
+            1 => format!("{} fan-out {fanout}", backend.name()),
+            _ => format!("{} fan-out {fanout}, {napps} apps", backend.name()),
+        };
         let node = Node::start(&self.bin, backend, &[]).await?;
-        let app = node.app("bench").await?;
-        for e in 0..fanout {
-            node.endpoint(&app, &self.rx.url(&format!("/ok/{e}")))
-                .await?;
+        let mut apps = Vec::with_capacity(napps);
+        for a in 0..napps {
+            let app = node.app(&format!("bench-{a}")).await?;
+            for e in 0..fanout {
+                node.endpoint(&app, &self.rx.url(&format!("/ok/{a}/{e}")))
+                    .await?;
+            }
+            apps.push(app);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         if fanout == 1 {
@@ -192,7 +204,7 @@ impl Bench {
         self.rx.reset();
         let p = load::publish(
             node.port,
-            &[app],
+            &apps,
             n,
             self.args.connections,
             None,
