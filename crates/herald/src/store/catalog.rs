@@ -10,14 +10,19 @@ use super::{AppFields, EventTypeFields, Page, PageOut, Store, StoreError, StoreR
 use crate::ids;
 use crate::model::{Application, EventType};
 
-/// How long a cached application lookup is trusted on the publish path.
+/// How long a cached application lookup by uid is trusted on the publish path: a uid can be
+/// given to another application.
 const APP_CACHE_TTL: Duration = Duration::from_secs(1);
+/// The same by id: an id never changes nor is reused, so only the application's deletion can
+/// make the lookup stale, and publishing to a deleted application fails in the write anyway
+/// (its messages' foreign key) with the same 404.
+const APP_CACHE_TTL_BY_ID: Duration = Duration::from_secs(60);
 /// Most cached lookups; the cache starts over beyond that.
 const APP_CACHE_MAX: usize = 10_000;
 
 /// Recent application lookups by id or uid. Publishing looks its application up on every
 /// request; this saves the database round trip. Changes made on this node clear it; changes
-/// made on another node show within [`APP_CACHE_TTL`].
+/// made on another node show within [`APP_CACHE_TTL`] (or [`APP_CACHE_TTL_BY_ID`]).
 #[derive(Default)]
 pub(super) struct AppCache {
     by_key: HashMap<String, (Application, Instant)>,
@@ -98,7 +103,12 @@ impl Store {
         {
             let cache = self.app_cache.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((app, at)) = cache.by_key.get(id_or_uid)
-                && at.elapsed() < APP_CACHE_TTL
+                && at.elapsed()
+                    < if app.id == id_or_uid {
+                        APP_CACHE_TTL_BY_ID
+                    } else {
+                        APP_CACHE_TTL
+                    }
             {
                 return Ok(app.clone());
             }
