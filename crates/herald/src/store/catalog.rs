@@ -13,10 +13,11 @@ use crate::model::{Application, EventType};
 /// How long a cached application lookup by uid is trusted on the publish path: a uid can be
 /// given to another application.
 const APP_CACHE_TTL: Duration = Duration::from_secs(1);
-/// The same by id: an id never changes nor is reused, so only the application's deletion can
-/// make the lookup stale, and publishing to a deleted application fails in the write anyway
-/// (its messages' foreign key) with the same 404.
-const APP_CACHE_TTL_BY_ID: Duration = Duration::from_secs(60);
+/// The same by id: an id never changes nor is reused, so only the application's deletion on
+/// another node can make the lookup stale, and a publish to a deleted application fails in the
+/// write anyway (its message's foreign key) with the same 404. Not longer, though: that failure
+/// sends the whole batch it was in down the slow path of one write at a time.
+const APP_CACHE_TTL_BY_ID: Duration = Duration::from_secs(10);
 /// Most cached lookups; the cache starts over beyond that.
 const APP_CACHE_MAX: usize = 10_000;
 
