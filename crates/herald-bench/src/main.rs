@@ -55,17 +55,17 @@ struct Args {
     #[arg(long, default_value_t = 60_000)]
     hang_messages: u64,
     /// Scenarios to run (comma-separated): ceiling, publish (no endpoints: the API alone),
-    /// fanout1, fanout10, steady, backlog, hanging.
+    /// fanout1, spread (fan-out 1 over many applications), fanout10, steady, backlog, hanging.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceiling,publish,fanout1,fanout10,steady,backlog,hanging"
+        default_value = "ceiling,publish,fanout1,spread,fanout10,steady,backlog,hanging"
     )]
     only: Vec<String>,
-    /// Applications in the fan-out runs, each with its own endpoints (one per customer, as
-    /// platforms use Herald); messages go to them in turn.
-    #[arg(long, default_value_t = 1)]
-    apps: usize,
+    /// Applications in the `spread` run (fan-out 1, one application with its own endpoint per
+    /// customer, as platforms use Herald; messages go to them in turn).
+    #[arg(long, default_value_t = 1000)]
+    spread_apps: usize,
     /// Give every published message a unique eventId (deduplicated by Herald over 24 hours).
     #[arg(long)]
     event_ids: bool,
@@ -179,9 +179,16 @@ impl Bench {
         );
     }
 
-    /// Publishes `n` messages to one app with `fanout` endpoints; every delivery must arrive.
-    async fn throughput(&mut self, backend: &Backend, fanout: usize, n: u64) -> Result<(), Error> {
-        let napps = self.args.apps.max(1);
+    /// Publishes `n` messages to `napps` apps in turn, each with `fanout` endpoints; every
+    /// delivery must arrive.
+    async fn throughput(
+        &mut self,
+        backend: &Backend,
+        fanout: usize,
+        napps: usize,
+        n: u64,
+    ) -> Result<(), Error> {
+        let napps = napps.max(1);
         let scenario = match napps {
             1 => format!("{} fan-out {fanout}", backend.name()),
             _ => format!("{} fan-out {fanout}, {napps} apps", backend.name()),
@@ -439,6 +446,7 @@ impl Bench {
         let results = [
             ("publish", wants("publish")),
             ("fanout1", wants("fanout1")),
+            ("spread", wants("spread")),
             (
                 "fanout10",
                 wants("fanout10") && matches!(backend, Backend::Sqlite),
@@ -452,10 +460,14 @@ impl Bench {
                 continue;
             }
             let r = match name {
-                "publish" => self.throughput(&backend, 0, self.args.messages).await,
-                "fanout1" => self.throughput(&backend, 1, self.args.messages).await,
+                "publish" => self.throughput(&backend, 0, 1, self.args.messages).await,
+                "fanout1" => self.throughput(&backend, 1, 1, self.args.messages).await,
+                "spread" => {
+                    let apps = self.args.spread_apps;
+                    self.throughput(&backend, 1, apps, self.args.messages).await
+                }
                 "fanout10" => {
-                    self.throughput(&backend, 10, self.args.fanout_messages)
+                    self.throughput(&backend, 10, 1, self.args.fanout_messages)
                         .await
                 }
                 "steady" => self.steady(&backend).await,
