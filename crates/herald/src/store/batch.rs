@@ -267,65 +267,96 @@ fn text(a: Option<&Arg>) -> Option<String> {
 pub(super) async fn write(
     db: &Db,
     tx: &mut Option<Tx>,
-    mut rows: Rows,
+    rows: Rows,
     now: i64,
     notify: Option<&str>,
 ) -> StoreResult<Written> {
-    let mut finished_ok = HashSet::new();
-    let mut refused = HashSet::new();
     let window_start = now - super::EVENT_ID_WINDOW_MS;
-    if let Some(t) = tx.as_mut().filter(|t| !t.is_pg()) {
-        let claim = format!("{} {CLAIM_EVENT_ID}", EVENT_IDS.insert_one());
-        for ev in &rows.event_ids {
-            let mut args = ev.clone();
-            args.push(Arg::from(window_start));
-            let claimed = t
-                .all(Sql {
-                    text: claim.clone(),
-                    args,
-                })
-                .await?;
-            if claimed.is_empty()
-                && let Some(msg_id) = text(ev.get(2))
-            {
-                refused.insert(msg_id);
-            }
-        }
-        if !refused.is_empty() {
-            let kept =
-                |r: &Vec<Arg>, col: usize| text(r.get(col)).is_none_or(|m| !refused.contains(&m));
-            rows.messages.retain(|r| kept(r, 0));
-            rows.deliveries.retain(|r| kept(r, 2));
-        }
-        for (table, rows) in [
-            (&MESSAGES, &rows.messages),
-            (&DELIVERIES, &rows.deliveries),
-            (&ATTEMPTS, &rows.attempts),
-        ] {
-            if !rows.is_empty() {
-                t.exec_each(&table.insert_one(), rows).await?;
-            }
-        }
-        let runs: Vec<Vec<Arg>> = rows
-            .states
-            .into_iter()
-            .map(|mut s| {
-                s.push(Arg::from(now));
-                s
-            })
-            .collect();
-        let counts = t.exec_each(SET_STATE, &runs).await?;
-        for (run, n) in runs.into_iter().zip(counts) {
-            if let (1, Some(Arg::Text(Some(id)))) = (n, run.into_iter().next()) {
-                finished_ok.insert(id);
-            }
-        }
-        return Ok(Written {
-            refused,
-            finished: finished_ok,
-            stored: None,
-        });
+    match tx.as_mut().filter(|t| !t.is_pg()) {
+        Some(t) => write_sqlite(t, rows, now, window_start).await,
+        None => write_pg(db, tx, rows, now, window_start, notify).await,
     }
+}
+
+/// SQLite: each row is one run of a cached prepared statement, in the batch's transaction.
+async fn write_sqlite(
+    t: &mut Tx,
+    mut rows: Rows,
+    now: i64,
+    window_start: i64,
+) -> StoreResult<Written> {
+    /// The statements' texts, made once.
+    static TEXTS: OnceLock<[String; 4]> = OnceLock::new();
+    let [claim, messages, deliveries, attempts] = TEXTS.get_or_init(|| {
+        [
+            format!("{} {CLAIM_EVENT_ID}", EVENT_IDS.insert_one()),
+            MESSAGES.insert_one(),
+            DELIVERIES.insert_one(),
+            ATTEMPTS.insert_one(),
+        ]
+    });
+    let mut refused = HashSet::new();
+    for ev in &rows.event_ids {
+        let mut args = ev.clone();
+        args.push(Arg::from(window_start));
+        let claimed = t
+            .all(Sql {
+                text: claim.clone(),
+                args,
+            })
+            .await?;
+        if claimed.is_empty()
+            && let Some(msg_id) = text(ev.get(2))
+        {
+            refused.insert(msg_id);
+        }
+    }
+    if !refused.is_empty() {
+        let kept =
+            |r: &Vec<Arg>, col: usize| text(r.get(col)).is_none_or(|m| !refused.contains(&m));
+        rows.messages.retain(|r| kept(r, 0));
+        rows.deliveries.retain(|r| kept(r, 2));
+    }
+    for (text, rows) in [
+        (messages, &rows.messages),
+        (deliveries, &rows.deliveries),
+        (attempts, &rows.attempts),
+    ] {
+        if !rows.is_empty() {
+            t.exec_each(text, rows).await?;
+        }
+    }
+    let runs: Vec<Vec<Arg>> = rows
+        .states
+        .into_iter()
+        .map(|mut s| {
+            s.push(Arg::from(now));
+            s
+        })
+        .collect();
+    let counts = t.exec_each(SET_STATE, &runs).await?;
+    let mut finished = HashSet::new();
+    for (run, n) in runs.into_iter().zip(counts) {
+        if let (1, Some(Arg::Text(Some(id)))) = (n, run.into_iter().next()) {
+            finished.insert(id);
+        }
+    }
+    Ok(Written {
+        refused,
+        finished,
+        stored: None,
+    })
+}
+
+/// PostgreSQL: the whole batch as one statement (see `pg_statement`), in `tx` if given.
+async fn write_pg(
+    db: &Db,
+    tx: &mut Option<Tx>,
+    rows: Rows,
+    now: i64,
+    window_start: i64,
+    notify: Option<&str>,
+) -> StoreResult<Written> {
     // Each attempt goes with the state of the same finished delivery, in the same order.
     let finished: Vec<Option<String>> = rows.states.iter().map(|s| text(s.first())).collect();
     let tokens: Vec<Option<i64>> = rows
@@ -369,8 +400,8 @@ pub(super) async fn write(
         Some(t) => t.all(sql).await?,
         None => db.exec_rows(sql).await?,
     };
-    let mut stored = HashSet::new();
-    let mut events = HashSet::new();
+    let (mut stored, mut events, mut finished_ok) =
+        (HashSet::new(), HashSet::new(), HashSet::new());
     for row in found {
         let id = row.string("id")?;
         match row.string("what")?.as_str() {
@@ -381,9 +412,8 @@ pub(super) async fn write(
         };
     }
     claimed.retain(|m| m.as_ref().is_some_and(|m| !events.contains(m)));
-    refused.extend(claimed.into_iter().flatten());
     Ok(Written {
-        refused,
+        refused: claimed.into_iter().flatten().collect(),
         finished: finished_ok,
         stored: Some(stored),
     })
