@@ -167,20 +167,34 @@ impl Store {
     /// Deletes an application with everything under it.
     pub async fn delete_app(&self, id: &str) -> StoreResult<()> {
         self.forget_apps();
+        // A deadlock (PostgreSQL) with a batch that started on a new endpoint of the app at the
+        // same moment aborts this transaction, not the data: try again.
+        let mut tries = 0;
+        loop {
+            match self.try_delete_app(id).await {
+                Err(e) if super::is_deadlock(&e) && tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_delete_app(&self, id: &str) -> StoreResult<()> {
         // On PostgreSQL, deliveries and attempts have no foreign keys to cascade from (see
-        // `batch.rs`). The application's row is locked first (publishes to it wait, then fail),
-        // then its endpoints' rows (waiting for batches fanning out to them), then the
-        // deliveries and attempts of those endpoints go, and the rest cascades.
+        // `batch.rs`). The endpoints' rows are locked first (waiting for batches fanning out to
+        // them), then the application's row (publishes to it wait, then fail): the order a
+        // batch takes them in (its statement locks endpoints, its messages' foreign key check
+        // at the end locks the application), so the two cannot deadlock. Then the deliveries
+        // and attempts of those endpoints go, and the rest cascades.
         let lock = if self.db.is_pg() { " FOR UPDATE" } else { "" };
         let mut tx = self.db.begin().await?;
+        tx.all(q(&format!("SELECT id FROM endpoints WHERE app_id = ?{lock}")).bind(id))
+            .await?;
         let found = tx
             .opt(q(&format!("SELECT id FROM applications WHERE id = ?{lock}")).bind(id))
             .await?;
         if found.is_none() {
             return Err(StoreError::NotFound("application"));
         }
-        tx.all(q(&format!("SELECT id FROM endpoints WHERE app_id = ?{lock}")).bind(id))
-            .await?;
         for table in ["deliveries", "attempts"] {
             tx.exec(
                 q(&format!(

@@ -120,6 +120,17 @@ impl Store {
 
     /// Deletes an endpoint with its deliveries and attempts.
     pub async fn delete_endpoint(&self, app_id: &str, id: &str) -> StoreResult<()> {
+        // A deadlock with a batch (PostgreSQL) aborts the transaction, not the data: try again.
+        let mut tries = 0;
+        loop {
+            match self.try_delete_endpoint(app_id, id).await {
+                Err(e) if super::is_deadlock(&e) && tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_delete_endpoint(&self, app_id: &str, id: &str) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         // The endpoint's row first: this waits for a batch fanning out to it (which holds a
         // lock on it), and later batches find it gone (see `batch.rs`). Then its deliveries,

@@ -100,6 +100,11 @@ pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
         )
 }
 
+/// PostgreSQL aborted the transaction to break a deadlock (SQLite has one writer: never).
+pub(crate) fn is_deadlock(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.code().as_deref() == Some("40P01"))
+}
+
 pub(crate) fn is_foreign_key_violation(e: &StoreError) -> bool {
     matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.is_foreign_key_violation())
         || lite::code(e) == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
