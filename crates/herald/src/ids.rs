@@ -34,12 +34,22 @@ pub fn is_id(prefix: &str, s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric())
 }
 
+/// Whether `s` starts like an id of any kind (`app_`, `ep_`, `msg_`, ...). A `uid` or `eventId`
+/// that did would be ambiguous in a path that takes either, so none may.
+pub fn has_id_prefix(s: &str) -> bool {
+    PREFIXES.iter().any(|p| {
+        s.len() > p.len() && s.as_bytes()[p.len()] == b'_' && s[..p.len()].eq_ignore_ascii_case(p)
+    })
+}
+
 pub const APP: &str = "app";
 pub const ENDPOINT: &str = "ep";
 pub const MESSAGE: &str = "msg";
 pub const ATTEMPT: &str = "atmpt";
 pub const DELIVERY: &str = "dlv";
 pub const TASK: &str = "qtask";
+/// Every kind's prefix.
+pub const PREFIXES: &[&str] = &[APP, ENDPOINT, MESSAGE, ATTEMPT, DELIVERY, TASK];
 
 #[cfg(test)]
 mod tests {
@@ -54,6 +64,17 @@ mod tests {
         assert!(ids.iter().all(|i| is_id(MESSAGE, i)));
         assert!(!is_id(ENDPOINT, &ids[0]));
         assert!(!is_id(MESSAGE, "msg_short"));
+    }
+
+    #[test]
+    fn id_prefixes_are_recognised() {
+        assert!(has_id_prefix("app_x"));
+        assert!(has_id_prefix("EP_anything"));
+        assert!(has_id_prefix(&new_id(MESSAGE)));
+        assert!(!has_id_prefix("app"));
+        assert!(!has_id_prefix("app_"));
+        assert!(!has_id_prefix("apple_1"));
+        assert!(!has_id_prefix("my-app_1"));
     }
 
     #[test]

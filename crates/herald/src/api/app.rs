@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{JsonBody, Query, check_uid, double_option, finish};
+use super::extract::{JsonBody, Query, check_uid, double_option, finish, uid_from_path};
 use super::shapes::{ApplicationOut, ListOut};
 use super::{AppState, Principal};
 use crate::ids;
@@ -151,7 +151,10 @@ pub async fn put(
         Err(ApiError::NotFound(_))
             if who == Principal::Operator && !ids::is_id(ids::APP, &app_id) =>
         {
-            f.uid = Some(f.uid.unwrap_or(app_id));
+            f.uid = Some(match f.uid {
+                Some(uid) => uid,
+                None => uid_from_path("app_id", app_id)?,
+            });
             Ok((
                 StatusCode::CREATED,
                 Json(st.store.create_app(&f).await?.into()),

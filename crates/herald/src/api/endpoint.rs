@@ -8,7 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::app::{check_metadata, check_throttle};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{JsonBody, Query, check_list, check_name, check_uid, double_option, finish};
+use super::extract::{
+    JsonBody, Query, check_list, check_name, check_uid, double_option, finish, uid_from_path,
+};
 use super::shapes::{EndpointOut, ListOut, MessageOut, StatsOut};
 use super::{AppState, Principal};
 use crate::clock::{now_ms, parse_rfc3339, rfc3339};
@@ -370,7 +372,10 @@ pub async fn put(
         }
         Err(crate::store::StoreError::NotFound(_)) if !ids::is_id(ids::ENDPOINT, &ep_id) => {
             let mut f = f;
-            f.uid = Some(f.uid.unwrap_or(ep_id));
+            f.uid = Some(match f.uid {
+                Some(uid) => uid,
+                None => uid_from_path("endpoint_id", ep_id)?,
+            });
             let ep = st
                 .store
                 .create_endpoint(&app.id, &f, &Map::new(), &secret::generate())

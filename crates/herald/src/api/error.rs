@@ -30,6 +30,15 @@ impl FieldError {
         }
     }
 
+    /// A problem with a path parameter.
+    pub fn path(param: &str, msg: impl Into<String>) -> Self {
+        FieldError {
+            loc: vec!["path".into(), param.into()],
+            msg: msg.into(),
+            kind: "value_error".into(),
+        }
+    }
+
     /// A problem with a query parameter.
     pub fn query(param: &str, msg: impl Into<String>) -> Self {
         FieldError {

@@ -202,13 +202,38 @@ fn is_name_like(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-/// A `uid`: 1 to 256 of `[a-zA-Z0-9-_.]`.
+/// A `uid` (or a message's `eventId`): 1 to 256 of `[a-zA-Z0-9-_.]`, not starting like an id
+/// (`app_`, `ep_`, `msg_`...): paths take an id or a uid, and a uid that could be read as another
+/// object's id would let its owner capture that object's requests.
 pub fn check_uid(field: &str, uid: &str, errors: &mut Vec<FieldError>) {
     if uid.len() > 256 || !is_name_like(uid) {
         errors.push(FieldError::body(
             field,
             "must be 1 to 256 characters of a-z, A-Z, 0-9, '-', '_' and '.'",
         ));
+    } else if crate::ids::has_id_prefix(uid) {
+        errors.push(FieldError::body(
+            field,
+            format!(
+                "must not start with an id prefix ({})",
+                crate::ids::PREFIXES
+                    .iter()
+                    .map(|p| format!("{p}_"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+}
+
+/// A path parameter that becomes the uid of an object created on the fly (`PUT` of a missing
+/// object, a publish that creates its application): it must be a valid uid.
+pub fn uid_from_path(param: &str, value: String) -> Result<String, ApiError> {
+    let mut errors = Vec::new();
+    check_uid(param, &value, &mut errors);
+    match errors.pop() {
+        None => Ok(value),
+        Some(e) => Err(ApiError::Validation(vec![FieldError::path(param, e.msg)])),
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::app::ApplicationIn;
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{JsonBody, Query, check_list, check_name, finish};
+use super::extract::{JsonBody, Query, check_list, check_name, check_uid, finish, uid_from_path};
 use super::shapes::{ListOut, MessageOut};
 use super::{AppState, Principal};
 use crate::store::{NewMessage, Order};
@@ -39,7 +39,7 @@ impl MessageIn {
             errors.push(FieldError::body("payload", "must be a JSON object"));
         }
         if let Some(e) = &self.event_id {
-            check_name("eventId", e, &mut errors);
+            check_uid("eventId", e, &mut errors);
         }
         if let Some(c) = &self.channels {
             check_list("channels", c, 5, &mut errors);
@@ -65,7 +65,10 @@ pub async fn create(
         (Ok(app), _) => app,
         (Err(ApiError::NotFound(_)), Some(new_app)) if who == Principal::Operator => {
             let mut f = new_app.fields()?;
-            f.uid = Some(f.uid.unwrap_or(app_id));
+            f.uid = Some(match f.uid {
+                Some(uid) => uid,
+                None => uid_from_path("app_id", app_id)?,
+            });
             match st.store.create_app(&f).await {
                 Ok(app) => app,
                 // Created concurrently by another publish: use it.

@@ -84,15 +84,17 @@ impl Store {
         self.get_app(&id).await
     }
 
-    /// Looks an application up by id or uid.
+    /// Looks an application up by id or uid: a string shaped like an application id is only
+    /// ever its id (no uid may look like one, see `api::extract::check_uid`).
     pub async fn get_app(&self, id_or_uid: &str) -> StoreResult<Application> {
+        let sql = if ids::is_id(ids::APP, id_or_uid) {
+            "SELECT * FROM applications WHERE id = ?"
+        } else {
+            "SELECT * FROM applications WHERE uid = ?"
+        };
         let row = self
             .db
-            .opt(
-                q("SELECT * FROM applications WHERE id = ? OR uid = ? LIMIT 1")
-                    .bind(id_or_uid)
-                    .bind(id_or_uid),
-            )
+            .opt(q(sql).bind(id_or_uid))
             .await?
             .ok_or(StoreError::NotFound("application"))?;
         rows::app(&row)

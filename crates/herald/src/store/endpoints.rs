@@ -55,16 +55,16 @@ impl Store {
         self.get_endpoint(app_id, &id).await
     }
 
-    /// Looks an endpoint of `app_id` up by id or uid.
+    /// Looks an endpoint of `app_id` up by id or uid (by id only when shaped like one).
     pub async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> StoreResult<Endpoint> {
+        let sql = if ids::is_id(ids::ENDPOINT, id_or_uid) {
+            "SELECT * FROM endpoints WHERE app_id = ? AND id = ?"
+        } else {
+            "SELECT * FROM endpoints WHERE app_id = ? AND uid = ?"
+        };
         let row = self
             .db
-            .opt(
-                q("SELECT * FROM endpoints WHERE app_id = ? AND (id = ? OR uid = ?) LIMIT 1")
-                    .bind(app_id)
-                    .bind(id_or_uid)
-                    .bind(id_or_uid),
-            )
+            .opt(q(sql).bind(app_id).bind(id_or_uid))
             .await?
             .ok_or(StoreError::NotFound("endpoint"))?;
         rows::endpoint(&row)

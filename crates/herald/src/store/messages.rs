@@ -39,19 +39,17 @@ impl Store {
         }
     }
 
-    /// Looks a message of `app_id` up by id or by its `eventId`.
+    /// Looks a message of `app_id` up by id or by its `eventId` (by id only when shaped like
+    /// one; an eventId used again after 24 hours names the newest message).
     pub async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> StoreResult<Message> {
+        let sql = if crate::ids::is_id(crate::ids::MESSAGE, id_or_event_id) {
+            "SELECT * FROM messages WHERE app_id = ? AND id = ?"
+        } else {
+            "SELECT * FROM messages WHERE app_id = ? AND event_id = ? ORDER BY id DESC LIMIT 1"
+        };
         let row = self
             .db
-            .opt(
-                q(
-                    "SELECT * FROM messages WHERE app_id = ? AND (id = ? OR event_id = ?)
-                   ORDER BY id DESC LIMIT 1",
-                )
-                .bind(app_id)
-                .bind(id_or_event_id)
-                .bind(id_or_event_id),
-            )
+            .opt(q(sql).bind(app_id).bind(id_or_event_id))
             .await?
             .ok_or(StoreError::NotFound("message"))?;
         rows::message(&row)

@@ -164,10 +164,21 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        self.req_as(TOKEN, method, path, body).await
+    }
+
+    /// A request with `token` instead of the operator's.
+    pub async fn req_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut r = self
             .client
             .request(method, self.url(path))
-            .bearer_auth(TOKEN);
+            .bearer_auth(token);
         if let Some(b) = body {
             r = r.json(&b);
         }
@@ -199,6 +210,18 @@ impl TestApp {
                     .expect("SQL on the test database");
             }
         }
+    }
+
+    /// An application-scoped token for `app` (the portal's).
+    pub async fn app_token(&self, app: &str) -> String {
+        let (s, access) = self
+            .post(
+                &format!("/auth/app-portal-access/{app}"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(s, 200, "{access}");
+        access["token"].as_str().unwrap().to_string()
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {

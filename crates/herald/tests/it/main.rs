@@ -36,3 +36,4 @@ mod formats;
 mod helpers;
 mod multinode;
 mod sdk;
+mod tenancy;
