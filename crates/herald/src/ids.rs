@@ -72,7 +72,7 @@ mod tests {
         assert!(has_id_prefix("EP_anything"));
         assert!(has_id_prefix(&new_id(MESSAGE)));
         assert!(!has_id_prefix("app"));
-        assert!(!has_id_prefix("app_"));
+        assert!(has_id_prefix("app_"));
         assert!(!has_id_prefix("apple_1"));
         assert!(!has_id_prefix("my-app_1"));
     }
