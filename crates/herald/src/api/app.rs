@@ -140,13 +140,15 @@ pub async fn put(
     let mut f = body.fields()?;
     match st.app(&who, &app_id).await {
         Ok(app) => {
-            if f.uid.is_none() {
-                f.uid = app.uid.clone();
-            }
-            Ok((
-                StatusCode::OK,
-                Json(st.store.update_app(&app.id, &f).await?.into()),
-            ))
+            let replaced = st
+                .store
+                .modify_app(&app.id, |old| {
+                    let mut f = f.clone();
+                    f.uid = f.uid.or_else(|| old.uid.clone());
+                    Ok::<_, ApiError>(f)
+                })
+                .await?;
+            Ok((StatusCode::OK, Json(replaced.into())))
         }
         Err(ApiError::NotFound(_))
             if who == Principal::Operator && !ids::is_id(ids::APP, &app_id) =>
@@ -184,18 +186,23 @@ pub async fn patch(
     JsonBody(body): JsonBody<ApplicationPatch>,
 ) -> ApiResult<Json<ApplicationOut>> {
     let app = st.app(&who, &app_id).await?;
-    let input = ApplicationIn {
-        name: body.name.unwrap_or(app.name),
-        uid: body.uid.unwrap_or(app.uid),
-        metadata: Some(
-            body.metadata
-                .unwrap_or(Some(app.metadata))
-                .unwrap_or(Value::Null),
-        ),
-        throttle_rate: body.throttle_rate.unwrap_or(app.throttle_rate),
-    };
-    let f = input.fields()?;
-    Ok(Json(st.store.update_app(&app.id, &f).await?.into()))
+    let patched = st
+        .store
+        .modify_app(&app.id, |app| {
+            ApplicationIn {
+                name: body.name.unwrap_or_else(|| app.name.clone()),
+                uid: body.uid.unwrap_or_else(|| app.uid.clone()),
+                metadata: Some(
+                    body.metadata
+                        .unwrap_or_else(|| Some(app.metadata.clone()))
+                        .unwrap_or(Value::Null),
+                ),
+                throttle_rate: body.throttle_rate.unwrap_or(app.throttle_rate),
+            }
+            .fields()
+        })
+        .await?;
+    Ok(Json(patched.into()))
 }
 
 pub async fn remove(

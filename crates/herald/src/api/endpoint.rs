@@ -362,15 +362,16 @@ pub async fn put(
     let mut errors = Vec::new();
     let f = body.fields(&st, &mut errors);
     finish(errors)?;
-    match st.store.get_endpoint(&app.id, &ep_id).await {
-        Ok(mut ep) => {
-            apply(&mut ep, f);
-            Ok((
-                StatusCode::OK,
-                Json(EndpointOut::from(&st.store.save_endpoint(&ep).await?)),
-            ))
-        }
-        Err(crate::store::StoreError::NotFound(_)) if !ids::is_id(ids::ENDPOINT, &ep_id) => {
+    let replaced = st
+        .store
+        .modify_endpoint(&app.id, &ep_id, |ep| {
+            apply(ep, f.clone());
+            check_format_secret(ep)
+        })
+        .await;
+    match replaced {
+        Ok((ep, ())) => Ok((StatusCode::OK, Json(EndpointOut::from(&ep)))),
+        Err(ApiError::NotFound(_)) if !ids::is_id(ids::ENDPOINT, &ep_id) => {
             let mut f = f;
             f.uid = Some(match f.uid {
                 Some(uid) => uid,
@@ -382,7 +383,7 @@ pub async fn put(
                 .await?;
             Ok((StatusCode::CREATED, Json(EndpointOut::from(&ep))))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -425,7 +426,16 @@ pub async fn patch(
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<EndpointPatch>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let mut ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
+    let app = st.app(&who, &app_id).await?;
+    let (ep, ()) = st
+        .store
+        .modify_endpoint(&app.id, &ep_id, |ep| patch_into(&st, ep, body))
+        .await?;
+    Ok(Json(EndpointOut::from(&ep)))
+}
+
+/// Applies a PATCH: the fields it names change, the others keep their values.
+fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) -> ApiResult<()> {
     let clear_uid = matches!(body.uid, Some(None));
     let input = EndpointIn {
         url: body.url.unwrap_or_else(|| ep.url.clone()),
@@ -461,14 +471,13 @@ pub async fn patch(
             .unwrap_or_else(|| ep.options.user_agent.clone()),
     };
     let mut errors = Vec::new();
-    let f = input.fields(&st, &mut errors);
+    let f = input.fields(st, &mut errors);
     finish(errors)?;
-    apply(&mut ep, f);
+    apply(ep, f);
     if clear_uid {
         ep.uid = None;
     }
-    check_format_secret(&ep)?;
-    Ok(Json(EndpointOut::from(&st.store.save_endpoint(&ep).await?)))
+    check_format_secret(ep)
 }
 
 pub async fn remove(
@@ -515,12 +524,16 @@ pub async fn put_headers(
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<HeadersIn>,
 ) -> ApiResult<StatusCode> {
-    let mut ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
+    let app = st.app(&who, &app_id).await?;
     let mut errors = Vec::new();
     check_headers(&body.headers, "headers", false, &mut errors);
     finish(errors)?;
-    ep.headers = body.headers;
-    st.store.save_endpoint(&ep).await?;
+    st.store
+        .modify_endpoint(&app.id, &ep_id, |ep| {
+            ep.headers = body.headers;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -531,19 +544,23 @@ pub async fn patch_headers(
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<HeadersIn>,
 ) -> ApiResult<StatusCode> {
-    let mut ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
+    let app = st.app(&who, &app_id).await?;
     let mut errors = Vec::new();
     check_headers(&body.headers, "headers", true, &mut errors);
     finish(errors)?;
-    for (k, v) in body.headers {
-        // Header names are case-insensitive: replace any spelling of the same name.
-        ep.headers
-            .retain(|existing, _| !existing.eq_ignore_ascii_case(&k));
-        if !v.is_null() {
-            ep.headers.insert(k, v);
-        }
-    }
-    st.store.save_endpoint(&ep).await?;
+    st.store
+        .modify_endpoint(&app.id, &ep_id, |ep| {
+            for (k, v) in body.headers {
+                // Header names are case-insensitive: replace any spelling of the same name.
+                ep.headers
+                    .retain(|existing, _| !existing.eq_ignore_ascii_case(&k));
+                if !v.is_null() {
+                    ep.headers.insert(k, v);
+                }
+            }
+            Ok::<_, ApiError>(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -579,30 +596,35 @@ pub async fn rotate_secret(
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<RotateIn>,
 ) -> ApiResult<Json<Value>> {
-    let mut ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
-    let mut errors = Vec::new();
-    if let Some(k) = &body.key {
-        check_secret("key", k, ep.options.format, &mut errors);
-    }
+    let app = st.app(&who, &app_id).await?;
     let grace = body.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
-    if !(0..=604_800).contains(&grace) {
-        errors.push(FieldError::body(
-            "gracePeriodSeconds",
-            "must be between 0 and 604800",
-        ));
-    }
-    finish(errors)?;
-    let now = now_ms();
-    let new = body.key.unwrap_or_else(secret::generate);
-    let old = std::mem::replace(&mut ep.secret, new.clone());
-    ep.old_secrets.retain(|s| s.expires_at > now);
-    if grace > 0 {
-        ep.old_secrets.push(OldSecret {
-            key: old,
-            expires_at: now + grace * 1000,
-        });
-    }
-    st.store.save_endpoint(&ep).await?;
+    let (_, new) = st
+        .store
+        .modify_endpoint(&app.id, &ep_id, |ep| {
+            let mut errors = Vec::new();
+            if let Some(k) = &body.key {
+                check_secret("key", k, ep.options.format, &mut errors);
+            }
+            if !(0..=604_800).contains(&grace) {
+                errors.push(FieldError::body(
+                    "gracePeriodSeconds",
+                    "must be between 0 and 604800",
+                ));
+            }
+            finish(errors)?;
+            let now = now_ms();
+            let new = body.key.unwrap_or_else(secret::generate);
+            let old = std::mem::replace(&mut ep.secret, new.clone());
+            ep.old_secrets.retain(|s| s.expires_at > now);
+            if grace > 0 {
+                ep.old_secrets.push(OldSecret {
+                    key: old,
+                    expires_at: now + grace * 1000,
+                });
+            }
+            Ok::<_, ApiError>(new)
+        })
+        .await?;
     Ok(Json(json!({"key": secret::shown(&new)})))
 }
 

@@ -142,28 +142,51 @@ impl Store {
         Ok(page.finish(list, back, |a| a.id.clone()))
     }
 
-    pub async fn update_app(&self, id: &str, f: &AppFields) -> StoreResult<Application> {
+    /// Reads application `id`, lets `change` compute its new fields from it and writes them,
+    /// holding the row's lock throughout, so concurrent changes apply one after the other.
+    pub async fn modify_app<E: From<StoreError>>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&Application) -> Result<AppFields, E>,
+    ) -> Result<Application, E> {
         self.forget_apps();
-        let n = self
-            .db
-            .exec(
-                q(
-                    "UPDATE applications SET uid = ?, name = ?, metadata = ?, throttle_rate = ?,
-                      updated_at = ? WHERE id = ?",
-                )
-                .bind(&f.uid)
-                .bind(&f.name)
-                .bind(to_json(&f.metadata))
-                .bind(f.throttle_rate)
-                .bind(crate::clock::now_ms())
-                .bind(id),
+        let lock = if self.db.is_pg() {
+            " FOR NO KEY UPDATE"
+        } else {
+            ""
+        };
+        let mut tx = self.db.begin().await?;
+        let row = tx
+            .opt(q(&format!("SELECT * FROM applications WHERE id = ?{lock}")).bind(id))
+            .await?
+            .ok_or(StoreError::NotFound("application"))?;
+        let old = rows::app(&row)?;
+        let f = change(&old)?;
+        let now = crate::clock::now_ms();
+        tx.exec(
+            q(
+                "UPDATE applications SET uid = ?, name = ?, metadata = ?, throttle_rate = ?,
+                  updated_at = ? WHERE id = ?",
             )
-            .await
-            .map_err(app_conflict)?;
-        if n == 0 {
-            return Err(StoreError::NotFound("application"));
-        }
-        self.get_app(id).await
+            .bind(&f.uid)
+            .bind(&f.name)
+            .bind(to_json(&f.metadata))
+            .bind(f.throttle_rate)
+            .bind(now)
+            .bind(id),
+        )
+        .await
+        .map_err(app_conflict)?;
+        tx.commit().await?;
+        self.forget_apps();
+        Ok(Application {
+            uid: f.uid,
+            name: f.name,
+            metadata: f.metadata,
+            throttle_rate: f.throttle_rate,
+            updated_at: now,
+            ..old
+        })
     }
 
     /// Deletes an application with everything under it.

@@ -81,41 +81,70 @@ impl Store {
         Ok(page.finish(list, back, |e| e.id.clone()))
     }
 
-    /// Writes every field of `ep` back (the API reads, changes and saves whole endpoints).
-    pub async fn save_endpoint(&self, ep: &Endpoint) -> StoreResult<Endpoint> {
-        let n = self
-            .db
-            .exec(
-                q(
-                    "UPDATE endpoints SET uid = ?, url = ?, description = ?, secret = ?,
-                      old_secrets = ?, event_types = ?, channels = ?, disabled = ?,
-                      disabled_reason = ?, headers = ?, metadata = ?, throttle_rate = ?,
-                      options = ?, updated_at = ?
-                   WHERE id = ? AND app_id = ?",
-                )
-                .bind(&ep.uid)
-                .bind(&ep.url)
-                .bind(&ep.description)
-                .bind(&ep.secret)
-                .bind(to_json(&ep.old_secrets))
-                .bind(ep.event_types.as_ref().map(to_json))
-                .bind(ep.channels.as_ref().map(to_json))
-                .bind(ep.disabled)
-                .bind(&ep.disabled_reason)
-                .bind(to_json(&ep.headers))
-                .bind(to_json(&ep.metadata))
-                .bind(ep.throttle_rate)
-                .bind(to_json(&ep.options))
-                .bind(crate::clock::now_ms())
-                .bind(&ep.id)
-                .bind(&ep.app_id),
+    /// Reads an endpoint of `app_id`, lets `change` modify it and writes it back, holding the
+    /// row's lock throughout (one transaction: SQLite's single writer, or PostgreSQL's row lock),
+    /// so concurrent changes apply one after the other and none undoes another. `change` may
+    /// refuse (its error is returned and nothing is written). Returns the endpoint as written
+    /// and what `change` returned.
+    pub async fn modify_endpoint<T, E: From<StoreError>>(
+        &self,
+        app_id: &str,
+        id_or_uid: &str,
+        change: impl FnOnce(&mut Endpoint) -> Result<T, E>,
+    ) -> Result<(Endpoint, T), E> {
+        let by = if ids::is_id(ids::ENDPOINT, id_or_uid) {
+            "id"
+        } else {
+            "uid"
+        };
+        // NO KEY UPDATE: publishes (which hold endpoints FOR KEY SHARE) go on meanwhile.
+        let lock = if self.db.is_pg() {
+            " FOR NO KEY UPDATE"
+        } else {
+            ""
+        };
+        let mut tx = self.db.begin().await?;
+        let row = tx
+            .opt(
+                q(&format!(
+                    "SELECT * FROM endpoints WHERE app_id = ? AND {by} = ?{lock}"
+                ))
+                .bind(app_id)
+                .bind(id_or_uid),
             )
-            .await
-            .map_err(uid_conflict)?;
-        if n == 0 {
-            return Err(StoreError::NotFound("endpoint"));
-        }
-        self.get_endpoint(&ep.app_id, &ep.id).await
+            .await?
+            .ok_or(StoreError::NotFound("endpoint"))?;
+        let mut ep = rows::endpoint(&row)?;
+        let out = change(&mut ep)?;
+        ep.updated_at = crate::clock::now_ms();
+        tx.exec(
+            q(
+                "UPDATE endpoints SET uid = ?, url = ?, description = ?, secret = ?,
+                  old_secrets = ?, event_types = ?, channels = ?, disabled = ?,
+                  disabled_reason = ?, headers = ?, metadata = ?, throttle_rate = ?,
+                  options = ?, updated_at = ?
+               WHERE id = ?",
+            )
+            .bind(&ep.uid)
+            .bind(&ep.url)
+            .bind(&ep.description)
+            .bind(&ep.secret)
+            .bind(to_json(&ep.old_secrets))
+            .bind(ep.event_types.as_ref().map(to_json))
+            .bind(ep.channels.as_ref().map(to_json))
+            .bind(ep.disabled)
+            .bind(&ep.disabled_reason)
+            .bind(to_json(&ep.headers))
+            .bind(to_json(&ep.metadata))
+            .bind(ep.throttle_rate)
+            .bind(to_json(&ep.options))
+            .bind(ep.updated_at)
+            .bind(&ep.id),
+        )
+        .await
+        .map_err(uid_conflict)?;
+        tx.commit().await?;
+        Ok((ep, out))
     }
 
     /// Deletes an endpoint with its deliveries and attempts.

@@ -35,5 +35,6 @@ mod delivery;
 mod formats;
 mod helpers;
 mod multinode;
+mod races;
 mod sdk;
 mod tenancy;
