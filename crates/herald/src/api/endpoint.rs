@@ -737,7 +737,10 @@ pub async fn send_example(
         channels: None,
         tags: None,
     };
-    let m = st.store.publish(&ep.app_id, &msg, Some(&ep.id)).await?;
+    let m = st
+        .store
+        .publish(&ep.app_id, &msg, Some(&ep.id), None)
+        .await?;
     Ok(Json(MessageOut::new(&m, true)))
 }
 

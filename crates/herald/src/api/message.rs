@@ -10,9 +10,12 @@ use serde_json::value::RawValue;
 use super::app::ApplicationIn;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{JsonBody, Query, check_list, check_name, check_uid, finish, uid_from_path};
+use super::idempotency::{IdempotencyKey, Stored};
 use super::shapes::{ListOut, MessageOut};
 use super::{AppState, Principal};
-use crate::store::{NewMessage, Order};
+use crate::model::Message;
+use crate::store::{NewMessage, Order, Respond};
+use std::sync::Arc;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -55,9 +58,10 @@ pub async fn create(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(app_id): Path<String>,
+    key: Option<Extension<IdempotencyKey>>,
     q: Query,
     JsonBody(mut body): JsonBody<MessageIn>,
-) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+) -> ApiResult<(StatusCode, Option<Extension<Stored>>, Json<MessageOut>)> {
     body.validate()?;
     let with_content = q.bool("with_content", true)?;
     let application = body.application.take();
@@ -87,10 +91,21 @@ pub async fn create(
         channels: body.channels.filter(|c| !c.is_empty()),
         tags: body.tags.filter(|t| !t.is_empty()),
     };
+    // With an idempotency key, the response is stored with the message: a retry after any
+    // failure gets this message, never a second one.
+    let respond = key.map(|Extension(IdempotencyKey(key))| Respond {
+        key,
+        status: StatusCode::ACCEPTED.as_u16(),
+        body: Arc::new(move |m: &Message| {
+            serde_json::to_vec(&MessageOut::new(m, with_content)).unwrap_or_default()
+        }),
+    });
+    let stored = respond.as_ref().map(|_| Extension(Stored));
     // The store hands the deliveries to the dispatcher, or wakes it for those it stored pending.
-    let m = st.store.publish(&app.id, &msg, None).await?;
+    let m = st.store.publish(&app.id, &msg, None, respond).await?;
     Ok((
         StatusCode::ACCEPTED,
+        stored,
         Json(MessageOut::new(&m, with_content)),
     ))
 }

@@ -43,7 +43,6 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     pub operator_hash: Arc<[u8; 32]>,
     pub policy: Arc<AddressPolicy>,
-    pub idempotency: idempotency::InFlight,
 }
 
 impl AppState {
@@ -55,7 +54,6 @@ impl AppState {
             wake,
             operator_hash: Arc::new(operator_hash),
             policy,
-            idempotency: Default::default(),
         }
     }
 

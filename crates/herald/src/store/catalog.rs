@@ -369,30 +369,6 @@ impl Store {
 
     // ---- idempotency ----------------------------------------------------------------------
 
-    /// The stored response of an earlier request with this idempotency key, if recent.
-    pub async fn idempotent_response(
-        &self,
-        key: &str,
-        since: i64,
-    ) -> StoreResult<Option<(u16, Vec<u8>)>> {
-        let row = self
-            .db
-            .opt(
-                q("SELECT status, body FROM idempotency WHERE key = ? AND created_at > ?")
-                    .bind(key)
-                    .bind(since),
-            )
-            .await?;
-        match row {
-            None => Ok(None),
-            Some(r) => {
-                let status = u16::try_from(r.i64("status")?)
-                    .map_err(|_| StoreError::Corrupt("status".into()))?;
-                Ok(Some((status, r.bytes("body")?)))
-            }
-        }
-    }
-
     /// Forgets idempotency keys and expired portal tokens older than `before`.
     pub async fn prune(&self, before: i64) -> StoreResult<()> {
         self.db

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::batch;
 use super::db::{Arg, Db, Row, Sql, Tx, marks, q};
+use super::idempotency::{self, ClaimArgs, KeyClaim, Respond};
 use super::rows::{self, to_json};
 use super::{
     Claimed, Handoff, HandoffSlot, NewMessage, NextStep, Parked, Store, StoreError, StoreResult,
@@ -41,6 +42,8 @@ enum Request {
         app_id: String,
         msg: NewMessage,
         only_endpoint: Option<String>,
+        /// Store the response under an idempotency key in the same transaction.
+        respond: Option<Respond>,
     },
     Finish {
         claimed: Claimed,
@@ -52,12 +55,14 @@ enum Request {
         status: u16,
         body: Vec<u8>,
     },
+    Claim(ClaimArgs),
 }
 
 enum Reply {
     Publish(oneshot::Sender<StoreResult<Message>>),
     Finish(oneshot::Sender<StoreResult<bool>>),
     Remember(oneshot::Sender<StoreResult<()>>),
+    Claim(oneshot::Sender<StoreResult<KeyClaim>>),
 }
 
 /// The outcome of one write inside a transaction that went on (a refused duplicate `eventId`
@@ -66,6 +71,7 @@ enum Done {
     Published(StoreResult<Message>),
     Finished(bool),
     Remembered,
+    Claim(KeyClaim),
 }
 
 struct Pending {
@@ -81,6 +87,8 @@ impl Pending {
             (Reply::Publish(s), Ok(Done::Published(m))) => drop(s.send(m)),
             (Reply::Finish(s), Ok(Done::Finished(b))) => drop(s.send(Ok(b))),
             (Reply::Remember(s), Ok(Done::Remembered)) => drop(s.send(Ok(()))),
+            (Reply::Claim(s), Ok(Done::Claim(c))) => drop(s.send(Ok(c))),
+            (Reply::Claim(s), Err(e)) => drop(s.send(Err(e))),
             (Reply::Publish(s), Err(e)) => drop(s.send(Err(e))),
             (Reply::Finish(s), Err(e)) => drop(s.send(Err(e))),
             (Reply::Remember(s), Err(e)) => drop(s.send(Err(e))),
@@ -194,9 +202,17 @@ async fn commit_batch(c: &Committer, batch: Vec<Pending>) {
 async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
     let db = &c.db;
     let needs_tx = !db.is_pg()
-        || batch
-            .iter()
-            .any(|p| matches!(p.req, Request::Remember { .. }));
+        || batch.iter().any(|p| {
+            matches!(
+                p.req,
+                Request::Remember { .. }
+                    | Request::Claim(_)
+                    | Request::Publish {
+                        respond: Some(_),
+                        ..
+                    }
+            )
+        });
     let mut tx = if needs_tx {
         Some(db.begin().await?)
     } else {
@@ -229,6 +245,7 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
             app_id,
             msg: m,
             only_endpoint,
+            ..
         } = &p.req
         else {
             continue;
@@ -305,8 +322,21 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
                 done[i] = Some(Done::Finished(updated.contains(&claimed.delivery_id)));
             }
             Request::Remember { key, status, body } => {
-                remember(db, &mut tx, key, *status, body).await?;
+                idempotency::store_response(db, &mut tx, key, *status, body).await?;
                 done[i] = Some(Done::Remembered);
+            }
+            Request::Claim(args) => {
+                done[i] = Some(Done::Claim(idempotency::claim(db, &mut tx, args).await?));
+            }
+            Request::Publish {
+                respond: Some(r), ..
+            } => {
+                // A publish's response is stored with its message: a retry after any crash
+                // gets it, never a second message.
+                if let Some(Done::Published(Ok(m))) = &done[i] {
+                    idempotency::store_response(db, &mut tx, &r.key, r.status, &(r.body)(m))
+                        .await?;
+                }
             }
             Request::Publish { .. } => {}
         }
@@ -489,52 +519,32 @@ fn duplicate(event_id: Option<&str>) -> StoreError {
 }
 
 /// Runs `sql` in `tx` if there is one, else as a statement of its own.
-async fn all(db: &Db, tx: &mut Option<Tx>, sql: Sql) -> StoreResult<Vec<Row>> {
+pub(super) async fn all(db: &Db, tx: &mut Option<Tx>, sql: Sql) -> StoreResult<Vec<Row>> {
     match tx {
         Some(t) => t.all(sql).await,
         None => db.exec_rows(sql).await,
     }
 }
 
-async fn remember(
-    db: &Db,
-    tx: &mut Option<Tx>,
-    key: &str,
-    status: u16,
-    body: &[u8],
-) -> StoreResult<()> {
-    all(
-        db,
-        tx,
-        q(
-            "INSERT INTO idempotency (key, status, body, created_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT (key) DO UPDATE SET status = excluded.status, body = excluded.body,
-              created_at = excluded.created_at",
-        )
-        .bind(key)
-        .bind(status as i64)
-        .bind(body)
-        .bind(crate::clock::now_ms()),
-    )
-    .await?;
-    Ok(())
-}
-
 impl Store {
     /// Stores a message and one delivery per matching endpoint in one transaction: once this
     /// returns, the message is durable and will be delivered. `only_endpoint` limits the
     /// fan-out to one endpoint (example messages).
+    ///
+    /// `respond`: the response to store under an idempotency key, in the same transaction.
     pub async fn publish(
         &self,
         app_id: &str,
         m: &NewMessage,
         only_endpoint: Option<&str>,
+        respond: Option<Respond>,
     ) -> StoreResult<Message> {
         let (reply, rx) = oneshot::channel();
         let req = Request::Publish {
             app_id: app_id.to_string(),
             msg: m.clone(),
             only_endpoint: only_endpoint.map(str::to_string),
+            respond,
         };
         self.writer.submit(req, Reply::Publish(reply)).await?;
         match rx.await.map_err(|_| StoreError::Closed)? {
@@ -568,6 +578,27 @@ impl Store {
             next,
         };
         self.writer.submit(req, Reply::Finish(reply)).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Claims an idempotency key for a request about to run (see `idempotency.rs`): the claim
+    /// holds until `locked_until` unless released or answered first; a response stored before
+    /// `fresh_after` no longer counts.
+    pub async fn claim_idempotency_key(
+        &self,
+        key: &str,
+        now: i64,
+        locked_until: i64,
+        fresh_after: i64,
+    ) -> StoreResult<KeyClaim> {
+        let (reply, rx) = oneshot::channel();
+        let req = Request::Claim(ClaimArgs {
+            key: key.to_string(),
+            now,
+            locked_until,
+            fresh_after,
+        });
+        self.writer.submit(req, Reply::Claim(reply)).await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 

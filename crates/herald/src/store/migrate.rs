@@ -18,6 +18,10 @@ const SQLITE: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_event_ids.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_idempotency_claims.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -32,6 +36,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/postgres/0004_event_ids.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_idempotency_claims.sql"),
     ),
 ];
 

@@ -8,6 +8,7 @@ mod commit;
 mod connect;
 mod db;
 mod endpoints;
+mod idempotency;
 mod listen;
 mod lite;
 mod messages;
@@ -17,6 +18,7 @@ mod queue;
 mod recent;
 mod rows;
 
+pub use idempotency::{KeyClaim, Respond};
 pub use page::{Order, Page, PageOut};
 
 use serde_json::Value;

@@ -34,6 +34,7 @@ mod deletion;
 mod delivery;
 mod formats;
 mod helpers;
+mod idempotency;
 mod multinode;
 mod races;
 mod sdk;
