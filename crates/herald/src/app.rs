@@ -1,6 +1,6 @@
 //! Wires the store, the API and the dispatcher into one running node.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,44 +108,70 @@ impl Application {
         self.local_addr().port()
     }
 
-    /// Serves the API and runs the dispatcher until `shutdown` completes.
+    /// Serves the API and runs the dispatcher until `shutdown` completes, then stops gracefully:
+    /// no new connections, readiness answers 503, new deliveries are stored for claims (another
+    /// node's, or this one's after a restart), queued ones are released, and requests in flight
+    /// (API calls and deliveries) get up to `--shutdown-timeout` to finish and be recorded;
+    /// deliveries still in flight then are released. The group committer stops last, after the
+    /// last write.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let stopped = move || {
-            let mut rx = rx.clone();
+            let mut rx = stopping.clone();
             async move {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
+        let store = self.state.store.clone();
         // New deliveries go straight to this node's dispatcher while it runs.
         let handoff: Arc<dyn crate::store::Handoff> = self.dispatcher.clone();
-        self.state.store.set_handoff(Some(Arc::downgrade(&handoff)));
-        let dispatcher = tokio::spawn(self.dispatcher.clone().run(stopped()));
-        let pruner = tokio::spawn(prune_loop(self.state.store.clone()));
-        let store = self.state.store.clone();
-        let store_of_run = store.clone();
-        let wake = self.state.wake.clone();
-        let wakeups = tokio::spawn(async move { store.forward_wakeups(wake).await });
+        store.set_handoff(Some(Arc::downgrade(&handoff)));
+        let claims = tokio::spawn(self.dispatcher.clone().run(stopped()));
+        let pruner = tokio::spawn(prune_loop(store.clone()));
+        let wakeups = {
+            let (store, wake) = (store.clone(), self.state.wake.clone());
+            tokio::spawn(async move { store.forward_wakeups(wake).await })
+        };
+        let draining = self.state.draining.clone();
+        let timeout = self.state.cfg.shutdown_timeout;
         let router = api::router(self.state);
         // Trailing slashes are trimmed before routing, so `/app/` and `/app` are the same.
         let service = NormalizePathLayer::trim_trailing_slash().layer(router);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = tx.send(true);
-        });
-        let result = axum::serve(
-            self.listener,
-            ServiceExt::<Request>::into_make_service(service),
-        )
-        .with_graceful_shutdown(stopped())
-        .await;
+        let server = tokio::spawn(
+            axum::serve(
+                self.listener,
+                ServiceExt::<Request>::into_make_service(service),
+            )
+            .with_graceful_shutdown(stopped())
+            .into_future(),
+        );
+
+        shutdown.await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        tracing::info!(timeout = ?timeout, "stopping: finishing requests in flight");
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        store.set_handoff(None);
+        let _ = stop.send(true);
+        let _ = claims.await;
+        let (_, served) = tokio::join!(
+            self.dispatcher.drain(deadline),
+            tokio::time::timeout_at(deadline, server)
+        );
+        let result = match served {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(std::io::Error::other(e)),
+            Err(_) => {
+                tracing::warn!("shutdown timeout: closing API connections still open");
+                Ok(())
+            }
+        };
         pruner.abort();
         wakeups.abort();
-        let _ = dispatcher.await;
-        store_of_run.set_handoff(None);
+        store.close().await;
+        tracing::info!("stopped");
         result
     }
 }

@@ -43,6 +43,8 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     pub operator_hash: Arc<[u8; 32]>,
     pub policy: Arc<AddressPolicy>,
+    /// The node is stopping: readiness answers 503 so load balancers send elsewhere.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             wake,
             operator_hash: Arc::new(operator_hash),
             policy,
+            draining: Default::default(),
         }
     }
 

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::now_ms;
 use crate::config::Config;
@@ -70,6 +72,11 @@ pub struct Dispatcher {
     /// The claim loop is waiting for room: work the committer stores for want of it will be
     /// claimed when room is made, so it need not wake the loop.
     waiting_for_room: std::sync::atomic::AtomicBool,
+    /// Every lane and unpark task, so that shutdown can wait for them.
+    tasks: TaskTracker,
+    /// Cancelled when shutdown runs out of time: requests still in flight are abandoned and
+    /// their deliveries released.
+    cut: CancellationToken,
 }
 
 impl Handoff for Dispatcher {
@@ -96,12 +103,16 @@ impl Handoff for Dispatcher {
         };
         let (parked, _) = this.enqueue(work, now_ms());
         if !parked.is_empty() {
-            // Its endpoint stalled since the commit asked for room: the rest is parked.
-            self.runtime.spawn(async move {
-                if let Err(e) = this.put_back(parked).await {
-                    tracing::warn!(error = %e, "parking a stalled endpoint's work failed");
-                }
-            });
+            // Its endpoint stalled since the commit asked for room (or the node is stopping):
+            // put the rest back.
+            self.tasks.spawn_on(
+                async move {
+                    if let Err(e) = this.put_back(parked).await {
+                        tracing::warn!(error = %e, "parking a stalled endpoint's work failed");
+                    }
+                },
+                &self.runtime,
+            );
         }
     }
 
@@ -123,6 +134,8 @@ struct Lanes {
     in_flight: usize,
     waiting: usize,
     by_endpoint: HashMap<String, Lane>,
+    /// The node is stopping: nothing new starts, new work goes back to the database.
+    draining: bool,
 }
 
 struct Lane {
@@ -203,6 +216,8 @@ impl Dispatcher {
             lanes: Mutex::new(Lanes::default()),
             runtime: tokio::runtime::Handle::current(),
             waiting_for_room: Default::default(),
+            tasks: TaskTracker::new(),
+            cut: CancellationToken::new(),
         })
     }
 
@@ -282,6 +297,65 @@ impl Dispatcher {
                 }
                 // Under a stream of publishes, let a few gather so one claim takes them all.
                 tokio::time::sleep(CLAIM_GATHER).await;
+            }
+        }
+    }
+
+    /// Stops this node's deliveries for shutdown. Nothing new starts; queued work goes back to
+    /// the database, due at once (another PostgreSQL node takes it now, not when its lease runs
+    /// out), and so does the parked backlog of stalled endpoints; requests in flight finish and
+    /// are recorded until `deadline`, when those left are abandoned and released. Call after the
+    /// claim loop has stopped and new deliveries are no longer handed over.
+    pub async fn drain(&self, deadline: tokio::time::Instant) {
+        let now = now_ms();
+        let (queued, stalled, in_flight) = {
+            let mut l = self.lanes();
+            l.draining = true;
+            let mut queued = Vec::new();
+            let mut stalled = Vec::new();
+            for (id, lane) in l.by_endpoint.iter_mut() {
+                queued.extend(lane.waiting.drain(..).map(|w| w.claimed));
+                if lane.stalled {
+                    stalled.push((id.clone(), lane.parked_until));
+                }
+            }
+            l.waiting = 0;
+            (queued, stalled, l.in_flight)
+        };
+        tracing::info!(
+            in_flight,
+            released = queued.len(),
+            "stopping deliveries: waiting for requests in flight"
+        );
+        if let Err(e) = self
+            .store
+            .release_many(&queued, now, DeliveryStatus::Pending)
+            .await
+        {
+            tracing::warn!(error = %e, "releasing queued deliveries failed");
+        }
+        for (endpoint, until) in stalled {
+            self.store.stop_parking(&endpoint);
+            self.unpark(&endpoint, until).await;
+        }
+        if let Err(e) = self.store.notify_nodes().await {
+            tracing::warn!(error = %e, "telling other nodes about released work failed");
+        }
+        self.tasks.close();
+        if tokio::time::timeout_at(deadline, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            let left = self.lanes().in_flight;
+            tracing::warn!(
+                in_flight = left,
+                "shutdown timeout: abandoning requests still in flight"
+            );
+            self.cut.cancel();
+            // Each abandoned request releases its delivery: a statement, not a request's wait.
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+            if let Err(e) = self.store.notify_nodes().await {
+                tracing::warn!(error = %e, "telling other nodes about released work failed");
             }
         }
     }
@@ -460,6 +534,9 @@ impl Dispatcher {
         let mut filled = false;
         {
             let mut l = self.lanes();
+            if l.draining {
+                return (work.into_iter().map(|w| (w.claimed, now)).collect(), false);
+            }
             let mut touched = Vec::new();
             for w in work {
                 let lane = l
@@ -495,7 +572,8 @@ impl Dispatcher {
         }
         for w in ready {
             let this = self.clone();
-            self.runtime.spawn(async move { this.run_lane(w).await });
+            self.tasks
+                .spawn_on(async move { this.run_lane(w).await }, &self.runtime);
         }
         (parked, filled)
     }
@@ -534,6 +612,9 @@ impl Dispatcher {
                     }
                 }
                 let mut next = Vec::new();
+                if l.draining {
+                    return;
+                }
                 l.start_ready(id, self.per_endpoint_cap, self.max_in_flight, &mut next);
                 let next = next
                     .pop()
@@ -546,7 +627,8 @@ impl Dispatcher {
                 self.store.stop_parking(&job.ep.id);
                 let this = self.clone();
                 let endpoint = job.ep.id.clone();
-                tokio::spawn(async move { this.unpark(&endpoint, until).await });
+                self.tasks
+                    .spawn(async move { this.unpark(&endpoint, until).await });
             }
             if notify {
                 self.room.notify_one();
@@ -623,7 +705,21 @@ impl Dispatcher {
             },
             Some(payload) => {
                 let (body, headers) = build_request(msg, payload, ep, started);
-                self.sender.send(&ep.url, &headers, body, timeout).await
+                tokio::select! {
+                    o = self.sender.send(&ep.url, &headers, body, timeout) => o,
+                    _ = self.cut.cancelled() => {
+                        // Shutdown ran out of time: no attempt to record, the delivery is due
+                        // again at once (for another node, or this one's restart).
+                        let released = self
+                            .store
+                            .release_many(std::slice::from_ref(c), now_ms(), DeliveryStatus::Pending)
+                            .await;
+                        if let Err(e) = released {
+                            tracing::warn!(delivery = %c.delivery_id, error = %e, "releasing an abandoned delivery failed");
+                        }
+                        return false;
+                    }
+                }
             }
         };
         let schedule = ep

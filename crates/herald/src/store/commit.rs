@@ -56,6 +56,8 @@ enum Request {
         body: Vec<u8>,
     },
     Claim(ClaimArgs),
+    /// Stop once everything queued before this is committed.
+    Close,
 }
 
 enum Reply {
@@ -63,6 +65,7 @@ enum Reply {
     Finish(oneshot::Sender<StoreResult<bool>>),
     Remember(oneshot::Sender<StoreResult<()>>),
     Claim(oneshot::Sender<StoreResult<KeyClaim>>),
+    Close(oneshot::Sender<()>),
 }
 
 /// The outcome of one write inside a transaction that went on (a refused duplicate `eventId`
@@ -89,6 +92,7 @@ impl Pending {
             (Reply::Remember(s), Ok(Done::Remembered)) => drop(s.send(Ok(()))),
             (Reply::Claim(s), Ok(Done::Claim(c))) => drop(s.send(Ok(c))),
             (Reply::Claim(s), Err(e)) => drop(s.send(Err(e))),
+            (Reply::Close(s), _) => drop(s.send(())),
             (Reply::Publish(s), Err(e)) => drop(s.send(Err(e))),
             (Reply::Finish(s), Err(e)) => drop(s.send(Err(e))),
             (Reply::Remember(s), Err(e)) => drop(s.send(Err(e))),
@@ -167,8 +171,27 @@ struct Committer {
 
 async fn run(c: Committer, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut closers = Vec::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&c, std::mem::take(&mut batch)).await;
+        let before = batch.len();
+        batch.retain_mut(|p| match &mut p.reply {
+            Reply::Close(s) => {
+                let (placeholder, _) = oneshot::channel();
+                closers.push(std::mem::replace(s, placeholder));
+                false
+            }
+            _ => true,
+        });
+        if batch.len() < before {
+            // Writes sent from now on are refused; those queued already are committed.
+            rx.close();
+        }
+        if !batch.is_empty() {
+            commit_batch(&c, std::mem::take(&mut batch)).await;
+        }
+    }
+    for s in closers {
+        let _ = s.send(());
     }
 }
 
@@ -338,7 +361,7 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
                         .await?;
                 }
             }
-            Request::Publish { .. } => {}
+            Request::Publish { .. } | Request::Close => {}
         }
     }
     if let Some(t) = tx {
@@ -600,6 +623,20 @@ impl Store {
         });
         self.writer.submit(req, Reply::Claim(reply)).await?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops the group committer once everything queued so far is committed; writes sent
+    /// after that fail with [`StoreError::Closed`]. For shutdown, after the last writer.
+    pub async fn close(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .writer
+            .submit(Request::Close, Reply::Close(reply))
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
     }
 
     /// Stores the response to an idempotency key.

@@ -196,6 +196,12 @@ impl Store {
             .await
     }
 
+    /// Tells every node (PostgreSQL) that deliveries are due now, so an idle one claims them at
+    /// once rather than at its next poll.
+    pub async fn notify_nodes(&self) -> StoreResult<()> {
+        self.db.notify_nodes(&self.node).await
+    }
+
     /// New deliveries to `endpoint_id` are due at once again (it answers); those parked are
     /// made due with [`Store::unpark_some`].
     pub fn stop_parking(&self, endpoint_id: &str) {

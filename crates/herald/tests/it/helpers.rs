@@ -307,6 +307,8 @@ struct Reply {
 
 #[derive(Default)]
 struct ReceiverState {
+    /// Requests that arrived, including those still in their scripted delay.
+    arrived: std::sync::atomic::AtomicUsize,
     got: Mutex<Vec<Received>>,
     /// Answers to give, in order; 200 once empty.
     script: Mutex<VecDeque<Reply>>,
@@ -364,6 +366,11 @@ impl Receiver {
         *self.state.delay.lock().unwrap() = d;
     }
 
+    /// How many requests arrived, including those not answered yet (in their delay).
+    pub fn arrived(&self) -> usize {
+        self.state.arrived.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.got.lock().unwrap().clone()
     }
@@ -394,6 +401,7 @@ async fn receive(
     body: Bytes,
 ) -> Response {
     let at = Instant::now();
+    st.arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let delay = *st.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -508,6 +516,25 @@ impl Node {
         self.child.start_kill().expect("SIGKILL is delivered");
         let _ = self.child.wait().await;
     }
+
+    /// Sends SIGTERM (a graceful stop) without waiting for the exit.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("the node is running");
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "SIGTERM is delivered");
+    }
+
+    /// Waits for the process to exit; returns its exit status.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .expect("the node exits in time")
+            .expect("waiting for the node")
+    }
 }
 
 impl Node {
@@ -517,6 +544,18 @@ impl Node {
             .post(format!("{}{path}", self.base))
             .bearer_auth(TOKEN)
             .json(&body)
+            .send()
+            .await
+            .expect("request reaches Herald");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs `path` under this node's API; returns the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = client()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
             .send()
             .await
             .expect("request reaches Herald");

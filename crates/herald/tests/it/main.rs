@@ -38,4 +38,5 @@ mod idempotency;
 mod multinode;
 mod races;
 mod sdk;
+mod shutdown;
 mod tenancy;
