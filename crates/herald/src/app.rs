@@ -142,7 +142,7 @@ impl Application {
         let service = NormalizePathLayer::trim_trailing_slash().layer(router);
         let server = tokio::spawn(
             axum::serve(
-                self.listener,
+                api::wire::Listener(self.listener),
                 ServiceExt::<Request>::into_make_service(service),
             )
             .with_graceful_shutdown(stopped())

@@ -68,6 +68,16 @@ pub struct Config {
     #[arg(long, env = "HERALD_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Most API requests served at once; beyond that a request waits up to a second for a
+    /// turn, then gets 503 with `Retry-After` (health checks are not counted).
+    #[arg(long, env = "HERALD_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub max_concurrent_requests: usize,
+
+    /// Longest an API request may take before it is answered 503 (work it started, such as a
+    /// publish with an idempotency key, still completes), e.g. `30s`.
+    #[arg(long, env = "HERALD_API_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub api_timeout: Duration,
+
     /// On SIGTERM or Ctrl-C, how long requests in flight (deliveries and API calls) may take
     /// to finish before they are abandoned, e.g. `30s`, `500ms`, `2m`.
     #[arg(long, env = "HERALD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]

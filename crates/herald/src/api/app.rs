@@ -1,14 +1,17 @@
 //! Applications: `/api/v1/app`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{JsonBody, Query, check_uid, double_option, finish, uid_from_path};
+use super::extract::{JsonBody, Path, Query, double_option};
 use super::shapes::{ApplicationOut, ListOut};
+use super::validate::{
+    MAX_NAME, check_metadata, check_text, check_throttle, check_uid, finish, uid_from_path,
+};
 use super::{AppState, Principal};
 use crate::ids;
 use crate::store::{AppFields, Order, StoreError};
@@ -32,6 +35,7 @@ impl ApplicationIn {
         if self.name.trim().is_empty() {
             errors.push(super::error::FieldError::body("name", "must not be empty"));
         }
+        check_text("name", &self.name, MAX_NAME, &mut errors);
         if let Some(uid) = &self.uid {
             check_uid("uid", uid, &mut errors);
         }
@@ -47,44 +51,12 @@ impl ApplicationIn {
     }
 }
 
-pub fn check_throttle(rate: Option<i64>, errors: &mut Vec<super::error::FieldError>) {
-    if rate.is_some_and(|r| !(1..=65535).contains(&r)) {
-        errors.push(super::error::FieldError::body(
-            "throttleRate",
-            "must be between 1 and 65535",
-        ));
-    }
-}
-
-/// `metadata` is an object of strings; absent or null is `{}`.
-pub fn check_metadata(m: Option<Value>, errors: &mut Vec<super::error::FieldError>) -> Value {
-    match m {
-        None | Some(Value::Null) => Value::Object(Default::default()),
-        Some(Value::Object(o)) => {
-            if o.values().any(|v| !v.is_string()) {
-                errors.push(super::error::FieldError::body(
-                    "metadata",
-                    "values must be strings",
-                ));
-            }
-            Value::Object(o)
-        }
-        Some(_) => {
-            errors.push(super::error::FieldError::body(
-                "metadata",
-                "must be an object",
-            ));
-            Value::Null
-        }
-    }
-}
-
 pub async fn list(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     q: Query,
 ) -> ApiResult<Json<ListOut<ApplicationOut>>> {
-    let page = q.page(Order::Ascending)?;
+    let page = q.page(Order::Ascending, Some(ids::APP))?;
     match &who {
         Principal::Operator => {
             let p = st.store.list_apps(&page).await?;

@@ -1,17 +1,18 @@
 //! Attempts and per-delivery views: the attempt log, the messages of an endpoint, the endpoints of
 //! a message, and manual resend.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::error::ApiResult;
-use super::extract::Query;
+use super::extract::{Path, Query};
 use super::shapes::{
     EndpointMessageOut, ListOut, MessageAttemptOut, MessageEndpointOut, StatusView,
 };
 use super::{AppState, Principal};
+use crate::ids;
 use crate::store::Order;
 
 fn view(q: &Query) -> ApiResult<StatusView> {
@@ -32,7 +33,13 @@ pub async fn list_by_msg(
     let f = q.filter()?;
     let p = st
         .store
-        .list_attempts(&app.id, Some(&m.id), None, &f, &q.page(Order::Descending)?)
+        .list_attempts(
+            &app.id,
+            Some(&m.id),
+            None,
+            &f,
+            &q.page(Order::Descending, Some(ids::ATTEMPT))?,
+        )
         .await?;
     Ok(Json(ListOut::from_page(p, MessageAttemptOut::from)))
 }
@@ -49,7 +56,13 @@ pub async fn list_by_endpoint(
     let f = q.filter()?;
     let p = st
         .store
-        .list_attempts(&app.id, None, Some(&ep.id), &f, &q.page(Order::Descending)?)
+        .list_attempts(
+            &app.id,
+            None,
+            Some(&ep.id),
+            &f,
+            &q.page(Order::Descending, Some(ids::ATTEMPT))?,
+        )
         .await?;
     Ok(Json(ListOut::from_page(p, MessageAttemptOut::from)))
 }
@@ -96,7 +109,11 @@ pub async fn list_endpoint_messages(
     let v = view(&q)?;
     let p = st
         .store
-        .list_endpoint_deliveries(&ep.id, &q.filter()?, &q.page(Order::Descending)?)
+        .list_endpoint_deliveries(
+            &ep.id,
+            &q.filter()?,
+            &q.page(Order::Descending, Some(ids::MESSAGE))?,
+        )
         .await?;
     Ok(Json(ListOut::from_page(p, |(d, m)| {
         EndpointMessageOut::new(&d, &m, with_content, v)
@@ -115,7 +132,7 @@ pub async fn list_message_endpoints(
     let v = view(&q)?;
     let p = st
         .store
-        .list_message_deliveries(&m.id, &q.page(Order::Ascending)?)
+        .list_message_deliveries(&m.id, &q.page(Order::Ascending, Some(ids::ENDPOINT))?)
         .await?;
     Ok(Json(ListOut::from_page(p, |(d, e)| {
         MessageEndpointOut::new(&d, &e, v)

@@ -1,17 +1,19 @@
 //! Endpoints: `/api/v1/app/{app}/endpoint`, with their secret, headers, stats and recovery.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::app::{check_metadata, check_throttle};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{
-    JsonBody, Query, check_list, check_name, check_uid, double_option, finish, uid_from_path,
-};
+use super::extract::{JsonBody, Path, Query, double_option};
 use super::shapes::{EndpointOut, ListOut, MessageOut, StatsOut};
+use super::validate::{
+    MAX_DESCRIPTION, MAX_ENDPOINT_CHANNELS, MAX_EVENT_TYPES, MAX_HEADER_BYTES, MAX_HEADERS,
+    MAX_URL, check_channels, check_list, check_metadata, check_name, check_text, check_throttle,
+    check_uid, finish, uid_from_path,
+};
 use super::{AppState, Principal};
 use crate::clock::{now_ms, parse_rfc3339, rfc3339};
 use crate::dispatch::guard::literal_ip;
@@ -157,21 +159,27 @@ impl EndpointIn {
 
     fn fields(self, st: &AppState, errors: &mut Vec<FieldError>) -> EndpointFields {
         let options = self.options(errors);
-        check_url(st, &self.url, errors);
+        // Spaces around a pasted URL are dropped; control characters inside one are refused
+        // (a URL parser would silently drop a CR or LF and deliver somewhere else than shown).
+        let url = self.url.trim_matches(' ').to_string();
+        check_url(st, &url, errors);
         if let Some(uid) = &self.uid {
             check_uid("uid", uid, errors);
         }
+        if let Some(d) = &self.description {
+            check_text("description", d, MAX_DESCRIPTION, errors);
+        }
         if let Some(t) = &self.event_types {
-            check_list("eventTypes", t, usize::MAX, errors);
+            check_list("eventTypes", t, MAX_EVENT_TYPES, errors);
         }
         if let Some(c) = &self.channels {
-            check_list("channels", c, 10, errors);
+            check_channels("channels", c, MAX_ENDPOINT_CHANNELS, errors);
         }
         check_throttle(self.throttle_rate, errors);
         let metadata = check_metadata(self.metadata, errors);
         EndpointFields {
             uid: self.uid,
-            url: self.url,
+            url,
             description: self.description.unwrap_or_default(),
             event_types: self.event_types.filter(|t| !t.is_empty()),
             channels: self.channels.filter(|c| !c.is_empty()),
@@ -185,8 +193,18 @@ impl EndpointIn {
 
 /// An endpoint URL: absolute http(s) with a host, and not a literal address the guard forbids.
 fn check_url(st: &AppState, raw: &str, errors: &mut Vec<FieldError>) {
-    if raw.is_empty() || raw.len() > 65536 {
-        errors.push(FieldError::body("url", "must be 1 to 65536 characters"));
+    if raw.is_empty() || raw.len() > MAX_URL {
+        errors.push(FieldError::body(
+            "url",
+            format!("must be 1 to {MAX_URL} characters"),
+        ));
+        return;
+    }
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        errors.push(FieldError::body(
+            "url",
+            "must not contain spaces or control characters (CR, LF, tab, NUL...)",
+        ));
         return;
     }
     let url = match url::Url::parse(raw) {
@@ -215,14 +233,14 @@ fn check_url(st: &AppState, raw: &str, errors: &mut Vec<FieldError>) {
 fn check_secret(field: &str, s: &str, format: Format, errors: &mut Vec<FieldError>) {
     let ok = match format {
         Format::Standard => secret::is_valid(s),
-        _ => !s.is_empty() && s.len() <= 1024,
+        _ => !s.is_empty() && s.len() <= 1024 && !s.chars().any(char::is_control),
     };
     if !ok {
         let msg = match format {
             Format::Standard => {
                 "must be whsec_ + base64 of 24 to 64 bytes, or a whsk_ ed25519 key (use another format for plain secrets)"
             }
-            _ => "must be 1 to 1024 characters",
+            _ => "must be 1 to 1024 characters, without control characters",
         };
         errors.push(FieldError::body(field, msg));
     }
@@ -254,9 +272,23 @@ fn check_headers(
     allow_null: bool,
     errors: &mut Vec<FieldError>,
 ) {
+    if h.len() > MAX_HEADERS {
+        errors.push(FieldError::body(
+            field,
+            format!("must have at most {MAX_HEADERS} headers"),
+        ));
+        return;
+    }
     for (name, value) in h {
         let lower = name.to_ascii_lowercase();
         let loc = format!("{field}.{name}");
+        if name.len() + value.as_str().map_or(0, str::len) > MAX_HEADER_BYTES {
+            errors.push(FieldError::body(
+                &loc,
+                format!("name and value must be at most {MAX_HEADER_BYTES} bytes"),
+            ));
+            continue;
+        }
         if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             errors.push(FieldError::body(&loc, "is not a valid header name"));
         } else if RESERVED_HEADERS.contains(&lower.as_str())
@@ -297,7 +329,7 @@ pub async fn list(
     let app = st.app(&who, &app_id).await?;
     let page = st
         .store
-        .list_endpoints(&app.id, &q.page(Order::Ascending)?)
+        .list_endpoints(&app.id, &q.page(Order::Ascending, Some(ids::ENDPOINT))?)
         .await?;
     Ok(Json(ListOut::from_page(page, |e| EndpointOut::from(&e))))
 }
@@ -558,7 +590,13 @@ pub async fn patch_headers(
                     ep.headers.insert(k, v);
                 }
             }
-            Ok::<_, ApiError>(())
+            if ep.headers.len() > MAX_HEADERS {
+                return Err(ApiError::field(
+                    "headers",
+                    format!("an endpoint has at most {MAX_HEADERS} headers"),
+                ));
+            }
+            Ok(())
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)

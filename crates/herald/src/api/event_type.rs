@@ -1,14 +1,17 @@
 //! The event-type catalog: `/api/v1/event-type`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{JsonBody, Query, check_name, double_option, finish};
+use super::extract::{JsonBody, Path, Query, double_option};
 use super::shapes::{EventTypeOut, ListOut};
+use super::validate::{
+    MAX_EVENT_TYPE_DESCRIPTION, MAX_SCHEMAS_BYTES, check_name, check_text, finish,
+};
 use super::{AppState, Principal};
 use crate::store::{EventTypeFields, Order};
 
@@ -31,18 +34,29 @@ pub struct EventTypeIn {
 impl EventTypeIn {
     fn fields(self) -> ApiResult<EventTypeFields> {
         let mut errors = Vec::new();
+        check_text(
+            "description",
+            &self.description,
+            MAX_EVENT_TYPE_DESCRIPTION,
+            &mut errors,
+        );
         if let Some(f) = &self.feature_flag {
             check_name("featureFlag", f, &mut errors);
         }
-        if self
-            .schemas
-            .as_ref()
-            .is_some_and(|s| !s.is_object() && !s.is_null())
-        {
-            errors.push(super::error::FieldError::body(
+        match &self.schemas {
+            None | Some(Value::Null) => {}
+            Some(s @ Value::Object(_)) => {
+                if s.to_string().len() > MAX_SCHEMAS_BYTES {
+                    errors.push(super::error::FieldError::body(
+                        "schemas",
+                        format!("must be at most {MAX_SCHEMAS_BYTES} bytes of JSON"),
+                    ));
+                }
+            }
+            Some(_) => errors.push(super::error::FieldError::body(
                 "schemas",
                 "must be an object",
-            ));
+            )),
         }
         finish(errors)?;
         Ok(EventTypeFields {
@@ -56,7 +70,7 @@ impl EventTypeIn {
 }
 
 pub async fn list(State(st): State<AppState>, q: Query) -> ApiResult<Json<ListOut<EventTypeOut>>> {
-    let page = q.page(Order::Ascending)?;
+    let page = q.page(Order::Ascending, None)?;
     let p = st
         .store
         .list_event_types(&page, q.bool("include_archived", false)?)

@@ -1,5 +1,7 @@
-//! Request parsing: JSON bodies with errors that name the field, query parameters, and the
-//! field validators shared by the resources.
+//! Request parsing: JSON bodies with errors that name the field, path and query parameters.
+//! Whatever a client sends, the answer is a 4xx in the `{code, detail}` or 422 shape, never a
+//! framework's plain-text rejection; strings carrying NUL (which PostgreSQL cannot store) or
+//! other control characters are refused here, on both backends.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -7,6 +9,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use super::error::{ApiError, FieldError};
 use crate::store::{ListFilter, Order, Page};
@@ -34,10 +37,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
+    let bytes: &[u8] = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => b"{}",
+        Some(b'{') => bytes,
+        Some(_) => {
+            return Err(ApiError::Validation(vec![FieldError {
+                loc: vec!["body".into()],
+                msg: "must be a JSON object".into(),
+                kind: "type_error".into(),
+            }]));
+        }
     };
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -55,7 +64,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     Some(name) => format!("{path}.{name}"),
                     None => path,
                 };
-                ApiError::Validation(vec![FieldError::body(&field, strip_position(&msg))])
+                ApiError::Validation(vec![FieldError::body(&field, in_api_words(&msg))])
             }
             _ => ApiError::BadRequest {
                 code: "invalid_json",
@@ -67,14 +76,83 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         code: "invalid_json",
         detail: format!("The request body is not valid JSON: {e}"),
     })?;
+    refuse_nul(bytes)?;
     Ok(value)
 }
 
-/// serde_json appends " at line 1 column 12"; the field name says more.
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
+/// serde's words for a type mismatch, in the API's: the JSON type expected, without Rust type
+/// names nor the position (the field's name says more).
+fn in_api_words(msg: &str) -> String {
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    let Some(at) = msg.find("expected ") else {
+        return msg.to_string();
+    };
+    let (head, expected) = msg.split_at(at + "expected ".len());
+    let what = if expected.starts_with("struct ") || expected.starts_with("a map") {
+        "a JSON object"
+    } else if expected.starts_with("a sequence") {
+        "an array"
+    } else if expected.starts_with("u8")
+        || expected.starts_with("u16")
+        || expected.starts_with("u32")
+        || expected.starts_with("u64")
+    {
+        "a non-negative integer"
+    } else if expected.starts_with('i') && expected[1..].starts_with(|c: char| c.is_ascii_digit()) {
+        "an integer"
+    } else {
+        expected
+    };
+    // "invalid length 0, expected struct X with 4 elements": a sequence given for an object.
+    let head = if head.starts_with("invalid length") {
+        "invalid type: array, expected "
+    } else {
+        head
+    };
+    format!("{head}{what}")
+}
+
+/// Refuses a body whose strings decode to NUL (`\u0000`): PostgreSQL cannot store it, and no
+/// field of Herald's has a use for it. The message payload is exempt: it is kept as the JSON
+/// text published, where the escape is harmless and is delivered as sent.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return Ok(());
+    }
+    let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(bytes) else {
+        return Ok(());
+    };
+    for (k, v) in &top {
+        if k == "payload" {
+            continue;
+        }
+        if let Some(path) = nul_in(k, v) {
+            return Err(ApiError::Validation(vec![FieldError::body(
+                &path,
+                "must not contain NUL characters",
+            )]));
+        }
+    }
+    Ok(())
+}
+
+/// The dotted path of the first string or key under `v` (named `at`) that holds a NUL.
+fn nul_in(at: &str, v: &Value) -> Option<String> {
+    if at.contains('\0') {
+        return Some(at.replace('\0', "\\u0000"));
+    }
+    match v {
+        Value::String(s) if s.contains('\0') => Some(at.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_in(&format!("{at}.{i}"), v)),
+        Value::Object(o) => o.iter().find_map(|(k, v)| nul_in(&format!("{at}.{k}"), v)),
+        _ => None,
     }
 }
 
@@ -95,12 +173,51 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
-        Ok(Query(
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect(),
-        ))
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect();
+        if let Some((k, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.chars().chain(v.chars()).any(char::is_control))
+        {
+            return Err(ApiError::query(
+                &k.replace(char::is_control, "?"),
+                "must not contain control characters",
+            ));
+        }
+        Ok(Query(pairs))
     }
+}
+
+/// Path parameters (ids, uids, event type names). A path that cannot name anything, because
+/// it does not decode or holds control characters (`%00`), is a 404 like any other unknown
+/// object, in the API's JSON shape.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if escapes_a_control_character(parts.uri.path()) {
+            return Err(ApiError::NotFound("No such object".into()));
+        }
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(_) => Err(ApiError::NotFound("No such object".into())),
+        }
+    }
+}
+
+/// Whether a raw path holds a percent-escaped control character (`%00`-`%1F`, `%7F`); raw ones
+/// never reach here (the HTTP parser refuses them).
+fn escapes_a_control_character(path: &str) -> bool {
+    path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'0' | b'1', b'0'..=b'9' | b'a'..=b'f') | (b'7', b'f')
+            )
+    })
 }
 
 impl Query {
@@ -147,8 +264,10 @@ impl Query {
             .transpose()
     }
 
-    /// `limit`, `iterator` and `order`; `default_order` differs per resource, as in Svix.
-    pub fn page(&self, default_order: Order) -> Result<Page, ApiError> {
+    /// `limit`, `iterator` and `order` of a list ordered by ids of kind `prefix` (`None`: by
+    /// event type names); `default_order` differs per resource, as in Svix. An iterator is a key
+    /// of the list, or one with `-` before it (the page before it): anything else is a 422.
+    pub fn page(&self, default_order: Order, prefix: Option<&str>) -> Result<Page, ApiError> {
         let limit = self.int("limit")?.unwrap_or(50);
         if !(1..=250).contains(&limit) {
             return Err(ApiError::query("limit", "must be between 1 and 250"));
@@ -159,18 +278,37 @@ impl Query {
             Some("descending") => Order::Descending,
             Some(_) => return Err(ApiError::query("order", "must be ascending or descending")),
         };
+        let iterator = self
+            .get("iterator")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        if let Some(it) = &iterator {
+            let key = it.strip_prefix('-').unwrap_or(it);
+            let ok = match prefix {
+                Some(p) => crate::ids::is_id(p, key),
+                None => {
+                    let mut errors = Vec::new();
+                    super::validate::check_name("iterator", key, &mut errors);
+                    errors.is_empty()
+                }
+            };
+            if !ok {
+                return Err(ApiError::query(
+                    "iterator",
+                    "is not an iterator of this list: pass one from a previous page, as given",
+                ));
+            }
+        }
         Ok(Page {
             limit,
-            iterator: self
-                .get("iterator")
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            iterator,
             order,
         })
     }
 
     /// The filters of the message and attempt lists.
     pub fn filter(&self) -> Result<ListFilter, ApiError> {
+        let endpoint_id = self.get("endpoint_id").map(str::to_string);
         let status = self.int("status")?;
         if status.is_some_and(|s| !(0..=3).contains(&s)) {
             return Err(ApiError::query("status", "must be 0, 1, 2 or 3"));
@@ -189,80 +327,7 @@ impl Query {
             after: self.time("after")?,
             status,
             status_code_class: class,
-            endpoint_id: self.get("endpoint_id").map(str::to_string),
+            endpoint_id,
         })
-    }
-}
-
-// ---- validators ---------------------------------------------------------------------------
-
-fn is_name_like(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-}
-
-/// A `uid` (or a message's `eventId`): 1 to 256 of `[a-zA-Z0-9-_.]`, not starting like an id
-/// (`app_`, `ep_`, `msg_`...): paths take an id or a uid, and a uid that could be read as another
-/// object's id would let its owner capture that object's requests.
-pub fn check_uid(field: &str, uid: &str, errors: &mut Vec<FieldError>) {
-    if uid.len() > 256 || !is_name_like(uid) {
-        errors.push(FieldError::body(
-            field,
-            "must be 1 to 256 characters of a-z, A-Z, 0-9, '-', '_' and '.'",
-        ));
-    } else if crate::ids::has_id_prefix(uid) {
-        errors.push(FieldError::body(
-            field,
-            format!(
-                "must not start with an id prefix ({})",
-                crate::ids::PREFIXES
-                    .iter()
-                    .map(|p| format!("{p}_"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
-    }
-}
-
-/// A path parameter that becomes the uid of an object created on the fly (`PUT` of a missing
-/// object, a publish that creates its application): it must be a valid uid.
-pub fn uid_from_path(param: &str, value: String) -> Result<String, ApiError> {
-    let mut errors = Vec::new();
-    check_uid(param, &value, &mut errors);
-    match errors.pop() {
-        None => Ok(value),
-        Some(e) => Err(ApiError::Validation(vec![FieldError::path(param, e.msg)])),
-    }
-}
-
-/// An event type name or event id: up to 256 of `[a-zA-Z0-9-_.]`.
-pub fn check_name(field: &str, name: &str, errors: &mut Vec<FieldError>) {
-    if name.len() > 256 || !is_name_like(name) {
-        errors.push(FieldError::body(
-            field,
-            "must be 1 to 256 characters of a-z, A-Z, 0-9, '-', '_' and '.'",
-        ));
-    }
-}
-
-pub fn check_list(field: &str, items: &[String], max: usize, errors: &mut Vec<FieldError>) {
-    if items.len() > max {
-        errors.push(FieldError::body(
-            field,
-            format!("must have at most {max} items"),
-        ));
-    }
-    for (i, item) in items.iter().enumerate() {
-        check_name(&format!("{field}.{i}"), item, errors);
-    }
-}
-
-pub fn finish(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
     }
 }

@@ -1,7 +1,7 @@
 //! Messages: `/api/v1/app/{app}/msg`. Publishing stores the message and its deliveries durably
 //! before answering 202.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -9,9 +9,13 @@ use serde_json::value::RawValue;
 
 use super::app::ApplicationIn;
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{JsonBody, Query, check_list, check_name, check_uid, finish, uid_from_path};
+use super::extract::{JsonBody, Path, Query};
 use super::idempotency::{IdempotencyKey, Stored};
 use super::shapes::{ListOut, MessageOut};
+use super::validate::{
+    MAX_MESSAGE_CHANNELS, MAX_TAGS, check_channels, check_list, check_name, check_uid, finish,
+    uid_from_path,
+};
 use super::{AppState, Principal};
 use crate::model::Message;
 use crate::store::{NewMessage, Order, Respond};
@@ -45,10 +49,10 @@ impl MessageIn {
             check_uid("eventId", e, &mut errors);
         }
         if let Some(c) = &self.channels {
-            check_list("channels", c, 5, &mut errors);
+            check_channels("channels", c, MAX_MESSAGE_CHANNELS, &mut errors);
         }
         if let Some(t) = &self.tags {
-            check_list("tags", t, 5, &mut errors);
+            check_list("tags", t, MAX_TAGS, &mut errors);
         }
         finish(errors)
     }
@@ -131,7 +135,11 @@ pub async fn list(
     let with_content = q.bool("with_content", true)?;
     let p = st
         .store
-        .list_messages(&app.id, &q.filter()?, &q.page(Order::Descending)?)
+        .list_messages(
+            &app.id,
+            &q.filter()?,
+            &q.page(Order::Descending, Some(crate::ids::MESSAGE))?,
+        )
         .await?;
     Ok(Json(ListOut::from_page(p, |m| {
         MessageOut::new(&m, with_content)

@@ -11,8 +11,11 @@ mod event_type;
 pub mod extract;
 mod health;
 mod idempotency;
+mod limit;
 mod message;
 pub mod shapes;
+pub mod validate;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -45,11 +48,16 @@ pub struct AppState {
     pub policy: Arc<AddressPolicy>,
     /// The node is stopping: readiness answers 503 so load balancers send elsewhere.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Turns for API requests served at once (`--max-concurrent-requests`).
+    pub turns: limit::Turns,
 }
 
 impl AppState {
     pub fn new(store: Store, cfg: Arc<Config>, wake: Arc<Notify>, operator_hash: [u8; 32]) -> Self {
         let policy = Arc::new(AddressPolicy::new(cfg.allow_targets.clone()));
+        let turns = Arc::new(tokio::sync::Semaphore::new(
+            cfg.max_concurrent_requests.max(1),
+        ));
         AppState {
             store,
             cfg,
@@ -57,6 +65,7 @@ impl AppState {
             operator_hash: Arc::new(operator_hash),
             policy,
             draining: Default::default(),
+            turns,
         }
     }
 
@@ -188,11 +197,14 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         // Layers run outside-in from the last one: authenticate, then replay idempotent POSTs.
         .layer(from_fn_with_state(state.clone(), idempotency::middleware))
-        .layer(from_fn_with_state(state.clone(), auth::middleware));
+        .layer(from_fn_with_state(state.clone(), auth::middleware))
+        .layer(from_fn_with_state(state.clone(), limit::middleware));
 
     let public = Router::new()
-        .route("/health", get(health::health))
-        .route("/health/ping", get(health::health));
+        .route("/health", get(health::ready))
+        .route("/health/ready", get(health::ready))
+        .route("/health/live", get(health::live))
+        .route("/health/ping", get(health::live));
 
     Router::new()
         .nest("/api/v1", app_routes.merge(public))

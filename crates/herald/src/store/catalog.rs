@@ -138,8 +138,9 @@ impl Store {
     pub async fn list_apps(&self, page: &Page) -> StoreResult<PageOut<Application>> {
         let mut sql = q("SELECT * FROM applications WHERE 1=1");
         let back = page.apply(&mut sql, "id");
-        let list = rows::each(&self.db.all(sql).await?, rows::app)?;
-        Ok(page.finish(list, back, |a| a.id.clone()))
+        let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
+        let list = rows::each(&found, rows::app)?;
+        Ok(page.finish(list, back, cut, |a| a.id.clone()))
     }
 
     /// Reads application `id`, lets `change` compute its new fields from it and writes them,
@@ -286,8 +287,9 @@ impl Store {
             sql.push(" AND archived = 0");
         }
         let back = page.apply(&mut sql, "name");
-        let list = rows::each(&self.db.all(sql).await?, rows::event_type)?;
-        Ok(page.finish(list, back, |e| e.name.clone()))
+        let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
+        let list = rows::each(&found, rows::event_type)?;
+        Ok(page.finish(list, back, cut, |e| e.name.clone()))
     }
 
     pub async fn update_event_type(

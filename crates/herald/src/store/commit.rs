@@ -58,6 +58,8 @@ enum Request {
     Claim(ClaimArgs),
     /// Stop once everything queued before this is committed.
     Close,
+    /// Answered once everything queued before it is committed (a readiness check).
+    Ping,
 }
 
 enum Reply {
@@ -66,6 +68,7 @@ enum Reply {
     Remember(oneshot::Sender<StoreResult<()>>),
     Claim(oneshot::Sender<StoreResult<KeyClaim>>),
     Close(oneshot::Sender<()>),
+    Ping(oneshot::Sender<StoreResult<()>>),
 }
 
 /// The outcome of one write inside a transaction that went on (a refused duplicate `eventId`
@@ -93,6 +96,7 @@ impl Pending {
             (Reply::Claim(s), Ok(Done::Claim(c))) => drop(s.send(Ok(c))),
             (Reply::Claim(s), Err(e)) => drop(s.send(Err(e))),
             (Reply::Close(s), _) => drop(s.send(())),
+            (Reply::Ping(s), _) => drop(s.send(Ok(()))),
             (Reply::Publish(s), Err(e)) => drop(s.send(Err(e))),
             (Reply::Finish(s), Err(e)) => drop(s.send(Err(e))),
             (Reply::Remember(s), Err(e)) => drop(s.send(Err(e))),
@@ -172,22 +176,44 @@ struct Committer {
 async fn run(c: Committer, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut closers = Vec::new();
+    let mut pings = Vec::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let before = batch.len();
-        batch.retain_mut(|p| match &mut p.reply {
-            Reply::Close(s) => {
-                let (placeholder, _) = oneshot::channel();
-                closers.push(std::mem::replace(s, placeholder));
-                false
+        let closed = closers.len();
+        // Closes and pings write nothing: they are answered after the batch they came with.
+        batch.retain_mut(|p| {
+            match &mut p.reply {
+                Reply::Close(s) => {
+                    let (placeholder, _) = oneshot::channel();
+                    closers.push(std::mem::replace(s, placeholder))
+                }
+                Reply::Ping(s) => {
+                    let (placeholder, _) = oneshot::channel();
+                    pings.push(std::mem::replace(s, placeholder))
+                }
+                _ => return true,
             }
-            _ => true,
+            false
         });
-        if batch.len() < before {
+        if closers.len() > closed {
             // Writes sent from now on are refused; those queued already are committed.
             rx.close();
         }
         if !batch.is_empty() {
             commit_batch(&c, std::mem::take(&mut batch)).await;
+        }
+        if !pings.is_empty() {
+            // On PostgreSQL the committer has a connection of its own: check that one (and
+            // have it replaced if the server dropped it), not just the pool's.
+            let ok = match c.db.is_pg() {
+                true => c.db.exec_rows(q("SELECT 1 AS one")).await.map(drop),
+                false => Ok(()),
+            };
+            for s in pings.drain(..) {
+                let _ = s.send(match &ok {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(StoreError::Busy(e.to_string())),
+                });
+            }
         }
     }
     for s in closers {
@@ -196,7 +222,20 @@ async fn run(c: Committer, mut rx: mpsc::Receiver<Pending>) {
 }
 
 async fn commit_batch(c: &Committer, batch: Vec<Pending>) {
-    match apply(c, &batch).await {
+    let mut first = apply(c, &batch).await;
+    // A connection the server dropped while idle (a restart, a failover, an administrator)
+    // fails the next statement before it runs: run the batch again on a new one.
+    for wait_ms in [0, 100, 500] {
+        match &first {
+            Err(e) if super::is_connection_lost(e) => {
+                tracing::warn!(error = %e, "the committer's database connection was lost; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+                first = apply(c, &batch).await;
+            }
+            _ => break,
+        }
+    }
+    match first {
         Ok(done) => {
             for (p, d) in batch.into_iter().zip(done) {
                 p.answer(Ok(d));
@@ -361,7 +400,7 @@ async fn apply(c: &Committer, batch: &[Pending]) -> StoreResult<Vec<Done>> {
                         .await?;
                 }
             }
-            Request::Publish { .. } | Request::Close => {}
+            Request::Publish { .. } | Request::Close | Request::Ping => {}
         }
     }
     if let Some(t) = tx {
@@ -637,6 +676,22 @@ impl Store {
         {
             let _ = rx.await;
         }
+    }
+
+    /// Whether the group committer is running and keeping up: answers once everything queued
+    /// before it is committed. A readiness check bounds the wait.
+    pub async fn ping_committer(&self) -> StoreResult<()> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .submit(Request::Ping, Reply::Ping(reply))
+            .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Whether the database answers a query.
+    pub async fn ping_database(&self) -> StoreResult<()> {
+        self.db.all(super::db::q("SELECT 1 AS one")).await?;
+        Ok(())
     }
 
     /// Stores the response to an idempotency key.

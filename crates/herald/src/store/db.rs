@@ -221,6 +221,37 @@ impl Db {
         Ok(self.all(sql).await?.into_iter().next())
     }
 
+    /// A read whose rows are kept while their text and binary values total at most `max_bytes`
+    /// (the first row always): the rest is not read, so a list of large rows costs a bounded
+    /// amount of memory whatever its `limit`. True if it stopped before the end.
+    pub async fn all_capped(&self, sql: Sql, max_bytes: usize) -> StoreResult<(Vec<Row>, bool)> {
+        match self {
+            Db::Sqlite(l) => {
+                let (rows, cut) = l.read(|c| lite::query_capped(c, &sql, max_bytes))?;
+                Ok((wrap(rows, Row::Sqlite), cut))
+            }
+            Db::Postgres(p) => {
+                let mut stream = sql.pg().fetch(p);
+                let mut out = Vec::new();
+                let mut bytes = 0usize;
+                while let Some(row) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await
+                {
+                    let row = row?;
+                    for i in 0..row.columns().len() {
+                        let raw = row.try_get_raw(i)?;
+                        bytes += raw.as_bytes().map_or(8, <[u8]>::len);
+                    }
+                    if bytes > max_bytes && !out.is_empty() {
+                        // Dropping the stream leaves the rest unread (sqlx discards it).
+                        return Ok((out, true));
+                    }
+                    out.push(Row::Pg(row));
+                }
+                Ok((out, false))
+            }
+        }
+    }
+
     /// Starts a write transaction.
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {

@@ -77,8 +77,9 @@ impl Store {
     ) -> StoreResult<PageOut<Endpoint>> {
         let mut sql = q("SELECT * FROM endpoints WHERE app_id = ?").bind(app_id);
         let back = page.apply(&mut sql, "id");
-        let list = rows::each(&self.db.all(sql).await?, rows::endpoint)?;
-        Ok(page.finish(list, back, |e| e.id.clone()))
+        let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
+        let list = rows::each(&found, rows::endpoint)?;
+        Ok(page.finish(list, back, cut, |e| e.id.clone()))
     }
 
     /// Reads an endpoint of `app_id`, lets `change` modify it and writes it back, holding the

@@ -204,20 +204,42 @@ pub(super) fn exec_each(conn: &Connection, text: &str, runs: &[Vec<Arg>]) -> Sto
 
 /// Runs a query (or a write with `RETURNING`) and reads every row.
 pub(super) fn query(conn: &Connection, sql: &Sql) -> StoreResult<Vec<LiteRow>> {
+    Ok(query_capped(conn, sql, usize::MAX)?.0)
+}
+
+/// Runs a query and reads its rows while their text and blob values total at most
+/// `max_bytes` (the first row always); true if it stopped before the end.
+pub(super) fn query_capped(
+    conn: &Connection,
+    sql: &Sql,
+    max_bytes: usize,
+) -> StoreResult<(Vec<LiteRow>, bool)> {
     let mut st = conn.prepare_cached(&sql.text)?;
     let cols: Arc<[String]> = st.column_names().map(String::from).collect();
     let mut rows = st.query(params_from_iter(sql.args.iter()))?;
     let mut out = Vec::new();
+    let mut bytes = 0usize;
     while let Some(r) = rows.next()? {
         let vals = (0..cols.len())
             .map(|i| r.get::<_, Value>(i))
             .collect::<Result<Vec<_>, _>>()?;
+        bytes += vals
+            .iter()
+            .map(|v| match v {
+                Value::Text(t) => t.len(),
+                Value::Blob(b) => b.len(),
+                _ => 8,
+            })
+            .sum::<usize>();
+        if bytes > max_bytes && !out.is_empty() {
+            return Ok((out, true));
+        }
         out.push(LiteRow {
             cols: cols.clone(),
             vals,
         });
     }
-    Ok(out)
+    Ok((out, false))
 }
 
 /// A result row, owned.

@@ -94,8 +94,9 @@ impl Store {
         let mut sql = q("SELECT m.* FROM messages m WHERE m.app_id = ?").bind(app_id);
         self.filters(&mut sql, f, "m.created_at");
         let back = page.apply(&mut sql, "m.id");
-        let list = rows::each(&self.db.all(sql).await?, rows::message)?;
-        Ok(page.finish(list, back, |m| m.id.clone()))
+        let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
+        let list = rows::each(&found, rows::message)?;
+        Ok(page.finish(list, back, cut, |m| m.id.clone()))
     }
 
     pub async fn expunge_message(&self, app_id: &str, msg_id: &str) -> StoreResult<()> {
@@ -136,10 +137,9 @@ impl Store {
                 .arg(s);
         }
         let back = page.apply(&mut sql, "d.msg_id");
-        let list = rows::each(&self.db.all(sql).await?, |r| {
-            Ok((rows::delivery(r)?, rows::message(r)?))
-        })?;
-        Ok(page.finish(list, back, |(d, _)| d.msg_id.clone()))
+        let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
+        let list = rows::each(&found, |r| Ok((rows::delivery(r)?, rows::message(r)?)))?;
+        Ok(page.finish(list, back, cut, |(d, _)| d.msg_id.clone()))
     }
 
     /// Deliveries of one message with their endpoints.
@@ -154,10 +154,9 @@ impl Store {
         ))
         .bind(msg_id);
         let back = page.apply(&mut sql, "d.endpoint_id");
-        let list = rows::each(&self.db.all(sql).await?, |r| {
-            Ok((rows::delivery(r)?, rows::endpoint(r)?))
-        })?;
-        Ok(page.finish(list, back, |(d, _)| d.endpoint_id.clone()))
+        let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
+        let list = rows::each(&found, |r| Ok((rows::delivery(r)?, rows::endpoint(r)?)))?;
+        Ok(page.finish(list, back, cut, |(d, _)| d.endpoint_id.clone()))
     }
 
     pub async fn endpoint_stats(
@@ -226,8 +225,9 @@ impl Store {
         }
         self.filters(&mut sql, f, "a.created_at");
         let back = page.apply(&mut sql, "a.id");
-        let list = rows::each(&self.db.all(sql).await?, rows::attempt)?;
-        Ok(page.finish(list, back, |a| a.id.clone()))
+        let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
+        let list = rows::each(&found, rows::attempt)?;
+        Ok(page.finish(list, back, cut, |a| a.id.clone()))
     }
 
     pub async fn get_attempt(&self, app_id: &str, msg_id: &str, id: &str) -> StoreResult<Attempt> {

@@ -107,6 +107,20 @@ pub(crate) fn is_deadlock(e: &StoreError) -> bool {
     matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.code().as_deref() == Some("40P01"))
 }
 
+/// The statement failed because the server had dropped the connection before it ran it: the
+/// server said so (SQLSTATE 57P01-57P03: terminated by an administrator, a crash or a restart),
+/// or the request could not even be written. Running the statement again on another connection
+/// cannot apply it twice.
+pub(crate) fn is_connection_lost(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(sqlx::Error::Database(d)) => d
+            .code()
+            .is_some_and(|c| matches!(c.as_ref(), "57P01" | "57P02" | "57P03")),
+        StoreError::Db(sqlx::Error::Io(io)) => io.kind() == std::io::ErrorKind::BrokenPipe,
+        _ => false,
+    }
+}
+
 pub(crate) fn is_foreign_key_violation(e: &StoreError) -> bool {
     matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.is_foreign_key_violation())
         || lite::code(e) == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)

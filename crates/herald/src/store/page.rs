@@ -1,6 +1,10 @@
 //! Cursor pagination: lists are ordered by a unique key and an iterator names the last key seen.
 //! `prevIterator` is the first key seen with a `-` in front, meaning "the page before this key".
 
+/// Most bytes of rows a page holds: a page of large messages stops early (with an iterator to
+/// go on), so what a list costs in memory does not follow what a client asks for.
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     Ascending,
@@ -57,14 +61,16 @@ impl Page {
         backwards
     }
 
-    /// Builds the page from `limit + 1` fetched rows.
+    /// Builds the page from `limit + 1` fetched rows; `cut`: the rows were cut short by
+    /// [`MAX_PAGE_BYTES`], so there are more.
     pub(crate) fn finish<T>(
         &self,
         mut rows: Vec<T>,
         backwards: bool,
+        cut: bool,
         key: impl Fn(&T) -> String,
     ) -> PageOut<T> {
-        let more = rows.len() as i64 > self.limit;
+        let more = rows.len() as i64 > self.limit || cut;
         rows.truncate(self.limit as usize);
         if backwards {
             rows.reverse();

@@ -32,7 +32,7 @@ tokio::task_local! {
 }
 
 /// Runs a test body with `b` as the backend of the nodes it starts.
-pub async fn on_backend(b: Backend, test: impl std::future::Future<Output = ()>) {
+pub async fn on_backend<T>(b: Backend, test: impl std::future::Future<Output = T>) -> T {
     BACKEND.scope(b, test).await
 }
 
@@ -228,6 +228,32 @@ impl TestApp {
         self.req(reqwest::Method::GET, path, None).await
     }
 
+    /// Takes the database's write lock from outside Herald (SQLite: a write transaction on the
+    /// file; PostgreSQL: the messages table locked against inserts), so that the group
+    /// committer hangs on its next batch, as it would on a stuck disk or database.
+    pub async fn hold_writes(&self) -> WriteLock {
+        match self.db_url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let c = rusqlite::Connection::open(path).expect("open the test database");
+                c.busy_timeout(Duration::from_secs(10)).unwrap();
+                c.execute_batch("BEGIN IMMEDIATE")
+                    .expect("take the write lock");
+                WriteLock::Sqlite(c)
+            }
+            None => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&self.db_url)
+                    .await
+                    .expect("connect to the test database");
+                sqlx::raw_sql("BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE")
+                    .execute(&mut c)
+                    .await
+                    .expect("lock the messages table");
+                WriteLock::Pg(c)
+            }
+        }
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.req(reqwest::Method::POST, path, Some(body)).await
     }
@@ -273,6 +299,26 @@ impl TestApp {
         let (s, b) = self.get(&format!("/app/{app}/attempt/msg/{msg}")).await;
         assert_eq!(s, 200, "{b}");
         b["data"].as_array().unwrap().clone()
+    }
+}
+
+/// A write lock held from outside Herald (see [`TestApp::hold_writes`]).
+pub enum WriteLock {
+    Sqlite(rusqlite::Connection),
+    Pg(sqlx::PgConnection),
+}
+
+impl WriteLock {
+    pub async fn release(self) {
+        match self {
+            WriteLock::Sqlite(c) => c.execute_batch("ROLLBACK").expect("release the lock"),
+            WriteLock::Pg(mut c) => {
+                sqlx::raw_sql("ROLLBACK")
+                    .execute(&mut c)
+                    .await
+                    .expect("release the lock");
+            }
+        }
     }
 }
 

@@ -35,6 +35,8 @@ mod delivery;
 mod formats;
 mod helpers;
 mod idempotency;
+mod input;
+mod limits;
 mod multinode;
 mod races;
 mod sdk;
