@@ -32,6 +32,10 @@ struct Args {
     /// drops a `herald_bench` database). Without it they are skipped.
     #[arg(long, env = "HERALD_BENCH_POSTGRES_URL")]
     postgres_url: Option<String>,
+    /// Run the PostgreSQL scenarios twice: without TLS (`sslmode=disable`) and over TLS
+    /// (`sslmode=require`, rows marked "(TLS)"), replacing the URL's own `sslmode`.
+    #[arg(long)]
+    postgres_tls: bool,
     /// Messages in the fan-out 1 throughput run.
     #[arg(long, default_value_t = 100_000)]
     messages: u64,
@@ -190,8 +194,8 @@ impl Bench {
     ) -> Result<(), Error> {
         let napps = napps.max(1);
         let scenario = match napps {
-            1 => format!("{} fan-out {fanout}", backend.name()),
-            _ => format!("{} fan-out {fanout}, {napps} apps", backend.name()),
+            1 => backend.scenario(format_args!("fan-out {fanout}")),
+            _ => backend.scenario(format_args!("fan-out {fanout}, {napps} apps")),
         };
         let node = Node::start(&self.bin, backend, &[]).await?;
         let mut apps = Vec::with_capacity(napps);
@@ -242,7 +246,7 @@ impl Bench {
         self.report(&scenario, "publish rate", format!("{:.0}/s", p.rate()), "");
         let target = match (fanout, backend) {
             (1, Backend::Sqlite) => ">= 10000/s",
-            (1, Backend::Postgres(_)) => ">= 5000/s",
+            (1, Backend::Postgres { .. }) => ">= 5000/s",
             _ => ">= 20000/s (SQLite)",
         };
         let value = if done {
@@ -269,11 +273,7 @@ impl Bench {
 
     /// A steady offered load: end-to-end latency when Herald is not saturated.
     async fn steady(&mut self, backend: &Backend) -> Result<(), Error> {
-        let scenario = format!(
-            "{} {:.0} msg/s offered",
-            backend.name(),
-            self.args.steady_rate
-        );
+        let scenario = backend.scenario(format_args!("{:.0} msg/s offered", self.args.steady_rate));
         let node = Node::start(&self.bin, backend, &[]).await?;
         let app = node.app("bench").await?;
         node.endpoint(&app, &self.rx.url("/ok/steady")).await?;
@@ -304,7 +304,7 @@ impl Bench {
 
     /// A backlog queued while the receiver is down, drained once it is up.
     async fn backlog(&mut self, backend: &Backend) -> Result<(), Error> {
-        let scenario = format!("{} backlog {}", backend.name(), self.args.backlog);
+        let scenario = backend.scenario(format_args!("backlog {}", self.args.backlog));
         // Held requests must not time out while the backlog builds.
         let env = [("HERALD_REQUEST_TIMEOUT_MS", "600000".to_string())];
         let node = Node::start(&self.bin, backend, &env).await?;
@@ -347,7 +347,7 @@ impl Bench {
 
     /// The healthy endpoint's delivery rate with, and without, a hanging endpoint beside it.
     async fn hanging(&mut self, backend: &Backend) -> Result<(), Error> {
-        let scenario = format!("{} hanging endpoint", backend.name());
+        let scenario = backend.scenario("hanging endpoint");
         let n = self.args.hang_messages;
         // The other app: no endpoint (baseline), a hanging endpoint, a healthy endpoint, a
         // disabled endpoint (its messages stored for it, as for the hanging one, but never
@@ -475,7 +475,7 @@ impl Bench {
                 _ => self.hanging(&backend).await,
             };
             if let Err(e) = r {
-                eprintln!("  {} {name} failed: {e}", backend.name());
+                eprintln!("  {} failed: {e}", backend.scenario(name));
             }
         }
     }
@@ -528,7 +528,17 @@ async fn main() -> Result<(), Error> {
     }
     if backends.iter().any(|b| b == "postgres") {
         match pg {
-            Some(url) => bench.run_backend(Backend::Postgres(url)).await,
+            Some(url) if bench.args.postgres_tls => {
+                for tls in [false, true] {
+                    let mode = if tls { "require" } else { "disable" };
+                    let admin = node::with_sslmode(&url, mode);
+                    bench.run_backend(Backend::Postgres { admin, tls }).await;
+                }
+            }
+            Some(admin) => {
+                let backend = Backend::Postgres { admin, tls: false };
+                bench.run_backend(backend).await
+            }
             None => println!(
                 "  PostgreSQL scenarios skipped: set HERALD_BENCH_POSTGRES_URL or --postgres-url"
             ),

@@ -15,17 +15,58 @@ pub const TOKEN: &str = "bench-operator-token";
 #[derive(Clone, Debug)]
 pub enum Backend {
     Sqlite,
-    /// An admin URL of a PostgreSQL server; each node gets a fresh `herald_bench` database.
-    Postgres(String),
+    /// An admin URL of a PostgreSQL server; each node gets a fresh `herald_bench` database, at
+    /// the same URL with its database replaced (its query, `sslmode` and the like, kept). `tls`
+    /// marks the runs made with `sslmode=require` (`--postgres-tls`).
+    Postgres {
+        admin: String,
+        tls: bool,
+    },
 }
 
 impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
-            Backend::Postgres(_) => "postgres",
+            Backend::Postgres { .. } => "postgres",
         }
     }
+
+    /// A scenario's label: `what` after the backend's name, and " (TLS)" after both for runs
+    /// over TLS.
+    pub fn scenario(&self, what: impl std::fmt::Display) -> String {
+        match self {
+            Backend::Postgres { tls: true, .. } => format!("{} {what} (TLS)", self.name()),
+            _ => format!("{} {what}", self.name()),
+        }
+    }
+}
+
+/// `url` with its `sslmode` parameter set to `mode` (added, or replacing the URL's own).
+pub fn with_sslmode(url: &str, mode: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("sslmode="))
+        .collect();
+    let sslmode = format!("sslmode={mode}");
+    params.push(&sslmode);
+    format!("{base}?{}", params.join("&"))
+}
+
+/// `url` naming the database `db` instead of its own, with its query (`?sslmode=...`) kept.
+fn with_database(url: &str, db: &str) -> Result<String, Error> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let (scheme, rest) = base
+        .split_once("://")
+        .ok_or("a PostgreSQL URL starts with postgres://")?;
+    let (authority, _) = rest
+        .split_once('/')
+        .ok_or("a PostgreSQL URL ends in /DATABASE")?;
+    Ok(format!("{scheme}://{authority}/{db}{query}"))
 }
 
 pub struct Node {
@@ -55,10 +96,7 @@ async fn fresh_pg_database(admin: &str) -> Result<String, Error> {
             return Err(format!("psql: {}", String::from_utf8_lossy(&out.stderr)).into());
         }
     }
-    let (head, _) = admin
-        .rsplit_once('/')
-        .ok_or("a PostgreSQL URL ends in /DATABASE")?;
-    Ok(format!("{head}/herald_bench"))
+    with_database(admin, "herald_bench")
 }
 
 impl Node {
@@ -70,7 +108,7 @@ impl Node {
         let dir = tempfile::tempdir()?;
         let db = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("herald.db").display()),
-            Backend::Postgres(admin) => fresh_pg_database(admin).await?,
+            Backend::Postgres { admin, .. } => fresh_pg_database(admin).await?,
         };
         let port = free_port()?;
         let mut cmd = Command::new(bin);
@@ -158,4 +196,35 @@ impl Node {
 pub fn default_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     exe.with_file_name("herald")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{with_database, with_sslmode};
+
+    #[test]
+    fn the_database_is_replaced_and_the_query_kept() {
+        let url = "postgres://u@h:5432/postgres?sslmode=disable&sslrootcert=/etc/ca.pem";
+        assert_eq!(
+            with_database(url, "herald_bench").unwrap(),
+            "postgres://u@h:5432/herald_bench?sslmode=disable&sslrootcert=/etc/ca.pem"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/postgres", "herald_bench").unwrap(),
+            "postgres://u@h/herald_bench"
+        );
+        assert!(with_database("postgres://u@h", "herald_bench").is_err());
+    }
+
+    #[test]
+    fn sslmode_is_added_or_replaced() {
+        assert_eq!(
+            with_sslmode("postgres://h/db", "require"),
+            "postgres://h/db?sslmode=require"
+        );
+        assert_eq!(
+            with_sslmode("postgres://h/db?sslmode=prefer&x=1", "disable"),
+            "postgres://h/db?x=1&sslmode=disable"
+        );
+    }
 }
