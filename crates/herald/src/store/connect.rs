@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::db::{Db, q};
 use super::lite::{self, Lite};
-use super::{Store, StoreError, StoreResult, commit, migrate};
+use super::{Store, StoreError, StoreResult, commit, migrate, nodelay};
 
 /// PostgreSQL connections per node: the committer, the dispatcher's claims and the API's reads.
 const PG_POOL_SIZE: u32 = 16;
@@ -67,13 +67,27 @@ async fn open_sqlite(url: &str) -> StoreResult<Db> {
 /// warm, with the batch statement prepared.
 async fn open_postgres(url: &str) -> StoreResult<(Db, Db)> {
     let opts = PgConnectOptions::from_str(url)?.application_name("herald");
+    // Each new connection gets TCP_NODELAY (see `nodelay`; a Unix socket has no Nagle).
+    let tcp = (opts.get_socket().is_none() && !opts.get_host().starts_with('/'))
+        .then(|| Arc::<str>::from(opts.get_host()));
+    let port = opts.get_port();
     let pool = |size| {
+        let tcp = tcp.clone();
         PgPoolOptions::new()
             .max_connections(size)
             .acquire_timeout(Duration::from_secs(60))
             // Not a ping (a round trip) before every statement: a broken connection fails its
             // statement, which the caller retries or reports, and the pool replaces it.
             .test_before_acquire(false)
+            .after_connect(move |_, _| {
+                let tcp = tcp.clone();
+                Box::pin(async move {
+                    if let Some(host) = tcp {
+                        no_delay(&host, port).await;
+                    }
+                    Ok(())
+                })
+            })
     };
     let db = Db::Postgres(pool(PG_POOL_SIZE).connect_with(opts.clone()).await?);
     migrate::run(&db).await?;
@@ -95,4 +109,22 @@ async fn open_postgres(url: &str) -> StoreResult<(Db, Db)> {
             .await?,
     );
     Ok((db, committer))
+}
+
+/// Sets TCP_NODELAY on the connections to the database server at `host:port`, the one just made
+/// among them; warns, once, when there is none to set it on.
+async fn no_delay(host: &str, port: u16) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    match nodelay::set_on_connections_to(host, port).await {
+        Some(0) => WARNED.call_once(|| {
+            tracing::warn!(
+                host,
+                port,
+                "found no TCP connection to the database to set TCP_NODELAY on: over TLS, \
+                 statements of more than 16 KiB may wait 40 ms for delayed ACKs"
+            )
+        }),
+        Some(n) => tracing::debug!(connections = n, "TCP_NODELAY on the database connections"),
+        None => {}
+    }
 }

@@ -13,6 +13,7 @@ mod listen;
 mod lite;
 mod messages;
 mod migrate;
+mod nodelay;
 mod page;
 mod queue;
 mod recent;
