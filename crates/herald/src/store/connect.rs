@@ -12,7 +12,7 @@ use super::lite::{self, Lite};
 use super::{Store, StoreError, StoreResult, commit, migrate, nodelay};
 
 /// PostgreSQL connections per node: the committer, the dispatcher's claims and the API's reads.
-const PG_POOL_SIZE: u32 = 16;
+pub(super) const PG_POOL_SIZE: u32 = 16;
 
 impl Store {
     /// Opens the database at `url` (`sqlite:PATH`, `sqlite://PATH` or `postgres://...`), creating

@@ -115,13 +115,15 @@ impl Sql {
         self
     }
 
-    fn pg(self) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
+    /// The query for sqlx, borrowing the values (a statement retried on another connection is
+    /// bound again, without copying them).
+    fn pg(&self) -> sqlx::query::Query<'_, Postgres, <Postgres as sqlx::Database>::Arguments> {
         let mut query = sqlx::query(AssertSqlSafe(numbered(&self.text)));
-        for a in self.args {
+        for a in &self.args {
             query = match a {
-                Arg::Text(v) => query.bind(v),
-                Arg::Int(v) => query.bind(v),
-                Arg::Bytes(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v.as_deref()),
+                Arg::Int(v) => query.bind(*v),
+                Arg::Bytes(v) => query.bind(v.as_slice()),
                 Arg::Texts(v) => query.bind(v),
                 Arg::Ints(v) => query.bind(v),
             };
@@ -197,7 +199,9 @@ impl Db {
     pub async fn exec(&self, sql: Sql) -> StoreResult<u64> {
         Ok(match self {
             Db::Sqlite(l) => lite::exec(&*l.writer().await, &sql)?,
-            Db::Postgres(p) => sql.pg().execute(p).await?.rows_affected(),
+            Db::Postgres(p) => {
+                pg_retry(|| async { Ok(sql.pg().execute(p).await?.rows_affected()) }).await?
+            }
         })
     }
 
@@ -205,7 +209,10 @@ impl Db {
     pub async fn exec_rows(&self, sql: Sql) -> StoreResult<Vec<Row>> {
         Ok(match self {
             Db::Sqlite(l) => wrap(lite::query(&*l.writer().await, &sql)?, Row::Sqlite),
-            Db::Postgres(p) => wrap(sql.pg().fetch_all(p).await?, Row::Pg),
+            Db::Postgres(p) => {
+                let rows = pg_retry(|| async { Ok(sql.pg().fetch_all(p).await?) }).await?;
+                wrap(rows, Row::Pg)
+            }
         })
     }
 
@@ -213,7 +220,10 @@ impl Db {
     pub async fn all(&self, sql: Sql) -> StoreResult<Vec<Row>> {
         Ok(match self {
             Db::Sqlite(l) => wrap(l.read(|c| lite::query(c, &sql))?, Row::Sqlite),
-            Db::Postgres(p) => wrap(sql.pg().fetch_all(p).await?, Row::Pg),
+            Db::Postgres(p) => {
+                let rows = pg_retry(|| async { Ok(sql.pg().fetch_all(p).await?) }).await?;
+                wrap(rows, Row::Pg)
+            }
         })
     }
 
@@ -256,7 +266,7 @@ impl Db {
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
             Db::Sqlite(l) => Tx::Sqlite(LiteTx::begin(l).await?),
-            Db::Postgres(p) => Tx::Pg(p.begin().await?),
+            Db::Postgres(p) => Tx::Pg(pg_retry(|| async { Ok(p.begin().await?) }).await?),
         })
     }
 
@@ -267,6 +277,26 @@ impl Db {
             sqlx::query(WAKE_SQL).bind(from).execute(p).await?;
         }
         Ok(())
+    }
+}
+
+/// Runs `f` again, on another pooled connection, while it fails because the server had dropped
+/// the connection before running the statement (a restart, a failover, an administrator; see
+/// `is_connection_lost`): each idle connection of the pool fails once so, and is then closed.
+async fn pg_retry<T, F, Fut>(mut f: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match f().await {
+            Err(e) if super::is_connection_lost(&e) && tries < super::connect::PG_POOL_SIZE => {
+                tries += 1;
+                tracing::debug!(error = %e, "a pooled database connection was lost; retrying");
+            }
+            other => return other,
+        }
     }
 }
 
