@@ -36,6 +36,9 @@ struct Args {
     /// (`sslmode=require`, rows marked "(TLS)"), replacing the URL's own `sslmode`.
     #[arg(long)]
     postgres_tls: bool,
+    /// The scenarios of `--only` repeated over TLS with `--postgres-tls` (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "fanout1,steady")]
+    tls_only: Vec<String>,
     /// Messages in the fan-out 1 throughput run.
     #[arg(long, default_value_t = 100_000)]
     messages: u64,
@@ -442,7 +445,10 @@ impl Bench {
 
     async fn run_backend(&mut self, backend: Backend) {
         let only = self.args.only.clone();
-        let wants = |s: &str| only.iter().any(|o| o == s);
+        let tls = matches!(backend, Backend::Postgres { tls: true, .. });
+        let tls_only = self.args.tls_only.clone();
+        let wants =
+            |s: &str| only.iter().any(|o| o == s) && (!tls || tls_only.iter().any(|o| o == s));
         let results = [
             ("publish", wants("publish")),
             ("fanout1", wants("fanout1")),

@@ -183,7 +183,7 @@ backend_tests!(
 async fn readiness_reports_an_unreachable_database() {
     use sqlx::Connection;
     let app = on_backend(Backend::Postgres, spawn_app()).await;
-    let db = app.db_url.rsplit('/').next().unwrap().to_string();
+    let db = url::Url::parse(&app.db_url).unwrap().path()[1..].to_string();
     let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
         .await
         .unwrap();
