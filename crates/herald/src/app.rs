@@ -135,7 +135,7 @@ impl Application {
             let (store, wake) = (store.clone(), self.state.wake.clone());
             tokio::spawn(async move { store.forward_wakeups(wake).await })
         };
-        let draining = self.state.draining.clone();
+        let state = self.state.clone();
         let timeout = self.state.cfg.shutdown_timeout;
         let router = api::router(self.state);
         // Trailing slashes are trimmed before routing, so `/app/` and `/app` are the same.
@@ -152,7 +152,9 @@ impl Application {
         shutdown.await;
         let deadline = tokio::time::Instant::now() + timeout;
         tracing::info!(timeout = ?timeout, "stopping: finishing requests in flight");
-        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        state
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         store.set_handoff(None);
         let _ = stop.send(true);
         let _ = claims.await;

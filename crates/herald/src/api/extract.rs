@@ -119,8 +119,7 @@ fn in_api_words(msg: &str) -> String {
 /// field of Herald's has a use for it. The message payload is exempt: it is kept as the JSON
 /// text published, where the escape is harmless and is delivered as sent.
 fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
-    const ESCAPE: &[u8] = b"\\u0000";
-    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+    if memchr::memmem::find(bytes, b"\\u0000").is_none() {
         return Ok(());
     }
     let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(bytes) else {
