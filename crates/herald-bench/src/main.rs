@@ -37,8 +37,14 @@ struct Args {
     #[arg(long)]
     postgres_tls: bool,
     /// The scenarios of `--only` repeated over TLS with `--postgres-tls` (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "fanout1,steady")]
+    #[arg(long, value_delimiter = ',', default_value = "steady")]
     tls_only: Vec<String>,
+    /// Messages of each run of the `tls` scenario (PostgreSQL fan-out 1, without then with TLS).
+    #[arg(long, default_value_t = 50_000)]
+    tls_messages: u64,
+    /// Rounds of the `tls` scenario.
+    #[arg(long, default_value_t = 3)]
+    tls_rounds: usize,
     /// Messages in the fan-out 1 throughput run.
     #[arg(long, default_value_t = 100_000)]
     messages: u64,
@@ -62,11 +68,12 @@ struct Args {
     #[arg(long, default_value_t = 60_000)]
     hang_messages: u64,
     /// Scenarios to run (comma-separated): ceiling, publish (no endpoints: the API alone),
-    /// fanout1, spread (fan-out 1 over many applications), fanout10, steady, backlog, hanging.
+    /// fanout1, spread (fan-out 1 over many applications), fanout10, steady, backlog, hanging,
+    /// tls (PostgreSQL fan-out 1 without and with TLS, in rounds; with --postgres-tls).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceiling,publish,fanout1,spread,fanout10,steady,backlog,hanging"
+        default_value = "ceiling,publish,fanout1,spread,fanout10,steady,backlog,hanging,tls"
     )]
     only: Vec<String>,
     /// Applications in the `spread` run (fan-out 1, one application with its own endpoint per
@@ -87,6 +94,17 @@ struct Row {
     metric: &'static str,
     value: String,
     target: &'static str,
+}
+
+/// One load run's outcome.
+struct LoadRun {
+    publish: load::Published,
+    want: u64,
+    done: bool,
+    delivered: u64,
+    rate: f64,
+    idle_rss: f64,
+    peak_rss: f64,
 }
 
 struct Bench {
@@ -188,6 +206,57 @@ impl Bench {
 
     /// Publishes `n` messages to `napps` apps in turn, each with `fanout` endpoints; every
     /// delivery must arrive.
+    /// Starts a node with `napps` applications of `fanout` endpoints each, publishes `n`
+    /// messages round-robin over them and waits for their deliveries.
+    async fn load_run(
+        &mut self,
+        backend: &Backend,
+        fanout: usize,
+        napps: usize,
+        n: u64,
+    ) -> Result<LoadRun, Error> {
+        let node = Node::start(&self.bin, backend, &[]).await?;
+        let mut apps = Vec::with_capacity(napps);
+        for a in 0..napps {
+            let app = node.app(&format!("bench-{a}")).await?;
+            for e in 0..fanout {
+                node.endpoint(&app, &self.rx.url(&format!("/ok/{a}/{e}")))
+                    .await?;
+            }
+            apps.push(app);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle_rss = node.mem_mib("VmRSS");
+        self.rx.reset();
+        let p = load::publish(
+            node.port,
+            &apps,
+            n,
+            self.args.connections,
+            None,
+            self.args.event_ids,
+        )
+        .await;
+        let want = p.accepted * fanout as u64;
+        let done = fanout == 0
+            || self
+                .wait_delivered(want, Duration::from_secs(60 + want / 500))
+                .await;
+        let delivered = self.rx.ok();
+        let rate = delivered as f64 / secs(self.rx.last_ns().saturating_sub(p.start_ns));
+        let peak_rss = node.mem_mib("VmHWM");
+        node.stop().await;
+        Ok(LoadRun {
+            publish: p,
+            want,
+            done,
+            delivered,
+            rate,
+            idle_rss,
+            peak_rss,
+        })
+    }
+
     async fn throughput(
         &mut self,
         backend: &Backend,
@@ -200,31 +269,8 @@ impl Bench {
             1 => backend.scenario(format_args!("fan-out {fanout}")),
             _ => backend.scenario(format_args!("fan-out {fanout}, {napps} apps")),
         };
-        let node = Node::start(&self.bin, backend, &[]).await?;
-        let mut apps = Vec::with_capacity(napps);
-        for a in 0..napps {
-            let app = node.app(&format!("bench-{a}")).await?;
-            for e in 0..fanout {
-                node.endpoint(&app, &self.rx.url(&format!("/ok/{a}/{e}")))
-                    .await?;
-            }
-            apps.push(app);
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if fanout == 1 {
-            let idle = node.mem_mib("VmRSS");
-            self.report(&scenario, "idle RSS", format!("{idle:.1} MiB"), "< 40 MiB");
-        }
-        self.rx.reset();
-        let p = load::publish(
-            node.port,
-            &apps,
-            n,
-            self.args.connections,
-            None,
-            self.args.event_ids,
-        )
-        .await;
+        let run = self.load_run(backend, fanout, napps, n).await?;
+        let p = &run.publish;
         if fanout == 0 {
             self.report(
                 &scenario,
@@ -232,14 +278,12 @@ impl Bench {
                 format!("{:.0}/s", p.rate()),
                 "",
             );
-            node.stop().await;
             return Ok(());
         }
-        let want = p.accepted * fanout as u64;
-        let timeout = Duration::from_secs(60 + want / 500);
-        let done = self.wait_delivered(want, timeout).await;
-        let delivered = self.rx.ok();
-        let rate = delivered as f64 / secs(self.rx.last_ns().saturating_sub(p.start_ns));
+        if fanout == 1 {
+            let idle = format!("{:.1} MiB", run.idle_rss);
+            self.report(&scenario, "idle RSS", idle, "< 40 MiB");
+        }
         self.report(
             &scenario,
             "published",
@@ -252,10 +296,10 @@ impl Bench {
             (1, Backend::Postgres { .. }) => ">= 5000/s",
             _ => ">= 20000/s (SQLite)",
         };
-        let value = if done {
-            self.of_ceiling(rate)
+        let value = if run.done {
+            self.of_ceiling(run.rate)
         } else {
-            format!("INCOMPLETE {delivered}/{want}")
+            format!("INCOMPLETE {}/{}", run.delivered, run.want)
         };
         self.report(
             &scenario,
@@ -268,9 +312,51 @@ impl Bench {
             target,
         );
         self.latency_rows(&scenario, ("(saturated)", ""));
-        let peak = node.mem_mib("VmHWM");
-        self.report(&scenario, "peak RSS", format!("{peak:.1} MiB"), "");
-        node.stop().await;
+        let peak = format!("{:.1} MiB", run.peak_rss);
+        self.report(&scenario, "peak RSS", peak, "");
+        Ok(())
+    }
+
+    /// What TLS to PostgreSQL costs: fan-out 1 runs without and with TLS, back to back in each
+    /// round so that both see the same machine, and the median of the rounds' ratios.
+    async fn tls_cost(&mut self, admin: &str) -> Result<(), Error> {
+        let n = self.args.tls_messages;
+        let mut ratios = Vec::new();
+        let mut rates = Vec::new();
+        for _ in 0..self.args.tls_rounds {
+            let mut pair = [0.0; 2];
+            for (i, mode) in ["disable", "require"].into_iter().enumerate() {
+                let backend = Backend::Postgres {
+                    admin: node::with_sslmode(admin, mode),
+                    tls: mode == "require",
+                };
+                let run = self.load_run(&backend, 1, 1, n).await?;
+                if !run.done {
+                    return Err(format!(
+                        "sslmode={mode}: {} of {} delivered",
+                        run.delivered, run.want
+                    )
+                    .into());
+                }
+                pair[i] = run.rate;
+            }
+            rates.push(format!("{:.0}/{:.0}", pair[0], pair[1]));
+            ratios.push(100.0 * pair[1] / pair[0]);
+        }
+        let mut sorted = ratios.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        let scenario = format!("postgres fan-out 1, TLS vs plain, {n} msgs");
+        self.report(&scenario, "plain / TLS msgs/s", rates.join(", "), "");
+        let value = format!(
+            "{median:.0}% (rounds: {})",
+            ratios
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.report(&scenario, "TLS rate as % of plain", value, ">= 80%");
         Ok(())
     }
 
@@ -539,6 +625,11 @@ async fn main() -> Result<(), Error> {
                     let mode = if tls { "require" } else { "disable" };
                     let admin = node::with_sslmode(&url, mode);
                     bench.run_backend(Backend::Postgres { admin, tls }).await;
+                }
+                if bench.args.only.iter().any(|o| o == "tls")
+                    && let Err(e) = bench.tls_cost(&url).await
+                {
+                    eprintln!("  postgres tls failed: {e}");
                 }
             }
             Some(admin) => {
