@@ -9,12 +9,13 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::api::{self, AppState, hash_token};
 use crate::config::Config;
-use crate::dispatch::Dispatcher;
+use crate::delivery::{Dispatcher, Pipeline};
 use crate::store::{Store, StoreError};
 
 const TOKEN_HASH_SETTING: &str = "operator_token_hash";
@@ -35,6 +36,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     dispatcher: Arc<Dispatcher>,
+    /// The group committer's task, on PostgreSQL (on SQLite it is a thread of its own).
+    committer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A bare path means a SQLite file; URLs (`sqlite://`, `postgres://`) pass through.
@@ -91,12 +94,14 @@ impl Application {
                     source,
                 })?;
         let wake = Arc::new(Notify::new());
-        let dispatcher = Dispatcher::new(store.clone(), &cfg, wake.clone());
-        let state = AppState::new(store, Arc::new(cfg), wake, hash);
+        let (pipeline, committer) = Pipeline::start(&store)?;
+        let dispatcher = Dispatcher::new(store.clone(), pipeline.clone(), &cfg, wake.clone());
+        let state = AppState::new(store, pipeline, Arc::new(cfg), wake, hash);
         Ok(Application {
             listener,
             state,
             dispatcher,
+            committer,
         })
     }
 
@@ -125,22 +130,34 @@ impl Application {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
-        let store = self.state.store.clone();
+        let (store, pipeline) = (self.state.store.clone(), self.state.pipeline.clone());
+        // Every task of the node's own, so that shutdown can wait for them (the dispatcher
+        // tracks its lanes', the API its requests').
+        let tasks = self.state.tasks.clone();
         // New deliveries go straight to this node's dispatcher while it runs.
-        let handoff: Arc<dyn crate::store::Handoff> = self.dispatcher.clone();
-        store.set_handoff(Some(Arc::downgrade(&handoff)));
-        let claims = tokio::spawn(self.dispatcher.clone().run(stopped()));
-        let pruner = tokio::spawn(prune_loop(store.clone()));
-        let wakeups = {
+        let handoff: Arc<dyn crate::delivery::Handoff> = self.dispatcher.clone();
+        pipeline.set_handoff(Some(Arc::downgrade(&handoff)));
+        let claims = tasks.spawn(self.dispatcher.clone().run(stopped()));
+        let background = CancellationToken::new();
+        tasks.spawn(
+            background
+                .clone()
+                .run_until_cancelled_owned(prune_loop(store.clone())),
+        );
+        {
             let (store, wake) = (store.clone(), self.state.wake.clone());
-            tokio::spawn(async move { store.forward_wakeups(wake).await })
-        };
+            tasks.spawn(
+                background
+                    .clone()
+                    .run_until_cancelled_owned(async move { store.forward_wakeups(wake).await }),
+            );
+        }
         let state = self.state.clone();
         let timeout = self.state.cfg.shutdown_timeout;
         let router = api::router(self.state);
         // Trailing slashes are trimmed before routing, so `/app/` and `/app` are the same.
         let service = NormalizePathLayer::trim_trailing_slash().layer(router);
-        let server = tokio::spawn(
+        let server = tasks.spawn(
             axum::serve(
                 api::wire::Listener(self.listener),
                 ServiceExt::<Request>::into_make_service(service),
@@ -155,7 +172,7 @@ impl Application {
         state
             .draining
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        store.set_handoff(None);
+        pipeline.set_handoff(None);
         let _ = stop.send(true);
         let _ = claims.await;
         let (_, served) = tokio::join!(
@@ -170,9 +187,19 @@ impl Application {
                 Ok(())
             }
         };
-        pruner.abort();
-        wakeups.abort();
-        store.close().await;
+        background.cancel();
+        // Requests whose clients hung up still finish (their idempotency keys are claimed).
+        tasks.close();
+        if tokio::time::timeout_at(deadline, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown timeout: requests still running are cut short");
+        }
+        pipeline.close().await;
+        if let Some(committer) = self.committer {
+            let _ = committer.await;
+        }
         tracing::info!("stopped");
         result
     }

@@ -1,23 +1,29 @@
 //! Herald: the sending side of webhooks.
 //!
 //! # Layout
-//! Data flows one way: `api` -> `store` -> `dispatch` -> HTTP.
+//! Data flows one way: `api` -> `delivery` (publishes) and `api` -> `store`; `delivery` ->
+//! `store` and HTTP. The store persists and knows nothing of the others.
 //!
 //! - [`config`]: flags, environment variables and their defaults.
 //! - [`api`]: the Svix-compatible REST API; the only module that knows HTTP status codes.
-//! - [`store`]: durable state (applications, endpoints, messages, deliveries, attempts).
-//! - [`dispatch`]: claims due deliveries, signs and sends them, records attempts, schedules retries.
+//! - [`delivery`]: the publish pipeline: group commit, fan-out and hand-off, lanes and the
+//!   circuit breaker, attempts.
+//! - [`store`]: durable state (applications, endpoints, messages, deliveries, attempts), both
+//!   backends.
+//! - [`net`]: the outbound HTTP client and the SSRF guard.
 //! - [`formats`]: wire formats and signatures, pure functions.
-//! - [`app`]: wires everything into one running service.
+//! - [`model`], [`ids`], [`clock`]: the domain's types, ids and times.
+//! - [`app`]: wires everything into one running node.
 
 pub mod api;
 pub mod app;
 pub mod clock;
 pub mod config;
-pub mod dispatch;
+pub mod delivery;
 pub mod formats;
 pub mod ids;
 pub mod model;
+pub mod net;
 pub mod store;
 
 pub use app::Application;

@@ -120,33 +120,48 @@ pub struct Message {
     pub created_at: i64,
 }
 
-/// State of a delivery, with Svix's numbering for the first four.
+/// State of a delivery, with Svix's numbering for the first four. Stored as [`Self::code`];
+/// a stored number that is none of these is a corrupt row, never silently one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
-    Success = 0,
-    Pending = 1,
-    Failed = 2,
-    Sending = 3,
+    Success,
+    Pending,
+    Failed,
+    /// Claimed under a lease, being sent.
+    Sending,
     /// The endpoint was disabled when the message was published: kept for replay.
-    Skipped = 4,
+    Skipped,
 }
 
 impl DeliveryStatus {
-    pub fn from_i64(v: i64) -> Self {
-        match v {
-            0 => Self::Success,
-            1 => Self::Pending,
-            3 => Self::Sending,
-            4 => Self::Skipped,
-            _ => Self::Failed,
+    /// The stored number (the one mapping between the two).
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Success => 0,
+            Self::Pending => 1,
+            Self::Failed => 2,
+            Self::Sending => 3,
+            Self::Skipped => 4,
         }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        [
+            Self::Success,
+            Self::Pending,
+            Self::Failed,
+            Self::Sending,
+            Self::Skipped,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
     }
 
     /// Svix's `MessageStatus` number; skipped shows as failed (it was not delivered).
     pub fn svix_code(self) -> i64 {
         match self {
-            Self::Skipped => 2,
-            s => s as i64,
+            Self::Skipped => Self::Failed.code(),
+            s => s.code(),
         }
     }
 
@@ -160,6 +175,50 @@ impl DeliveryStatus {
     }
 }
 
+/// Whether an attempt succeeded, with Svix's numbering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptStatus {
+    Success,
+    Failed,
+}
+
+impl AttemptStatus {
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Success => 0,
+            Self::Failed => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        [Self::Success, Self::Failed]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
+
+/// What made an attempt: the retry schedule, or a person (resend, recover).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Scheduled,
+    Manual,
+}
+
+impl Trigger {
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Scheduled => 0,
+            Self::Manual => 1,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        [Self::Scheduled, Self::Manual]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
+
 /// One (message, endpoint) pair with its queue state.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -170,7 +229,7 @@ pub struct Delivery {
     pub status: DeliveryStatus,
     pub tries: i64,
     pub next_attempt_at: Option<i64>,
-    pub next_trigger: i64,
+    pub next_trigger: Trigger,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -183,15 +242,13 @@ pub struct Attempt {
     pub msg_id: String,
     pub endpoint_id: String,
     pub url: String,
-    /// 0 success, 2 failure.
-    pub status: i64,
+    pub status: AttemptStatus,
     /// HTTP status, or 0 when no response came (timeout, refused connection).
     pub status_code: i64,
     pub response: Option<String>,
     pub duration_ms: i64,
     pub error: Option<String>,
-    /// 0 scheduled, 1 manual.
-    pub trigger_type: i64,
+    pub trigger: Trigger,
     pub created_at: i64,
 }
 

@@ -16,11 +16,11 @@ use super::validate::{
 };
 use super::{AppState, Principal};
 use crate::clock::{now_ms, parse_rfc3339, rfc3339};
-use crate::dispatch::guard::literal_ip;
 use crate::formats::Format;
 use crate::formats::secret;
 use crate::ids;
 use crate::model::{Endpoint, EndpointOptions, OldSecret};
+use crate::net::guard::literal_ip;
 use crate::store::{EndpointFields, NewMessage, Order};
 
 /// Headers an endpoint may not set: Herald owns them.
@@ -776,7 +776,7 @@ pub async fn send_example(
         tags: None,
     };
     let m = st
-        .store
+        .pipeline
         .publish(&ep.app_id, &msg, Some(&ep.id), None)
         .await?;
     Ok(Json(MessageOut::new(&m, true)))

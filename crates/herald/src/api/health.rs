@@ -35,10 +35,8 @@ pub async fn ready(State(st): State<AppState>) -> Response {
             json!({"database": "not checked", "committer": "not checked"}),
         );
     }
-    let (database, committer) = tokio::join!(
-        check(st.store.ping_database()),
-        check(st.store.ping_committer())
-    );
+    let (database, committer) =
+        tokio::join!(check(st.store.ping_database()), check(st.pipeline.ping()));
     if database.is_none() && committer.is_none() {
         return StatusCode::NO_CONTENT.into_response();
     }

@@ -19,7 +19,8 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
 use crate::clock::now_ms;
-use crate::store::{KeyClaim, Store};
+use crate::delivery::Pipeline;
+use crate::store::{ClaimArgs, KeyClaim, Store};
 
 /// Responses are kept this long.
 const KEEP_MS: i64 = 24 * 3600 * 1000;
@@ -70,7 +71,9 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
 
     // A task of its own, from the claim on: a client that hangs up must not cancel the
     // request half-way, leaving its key claimed, or its work done but its response unsaved.
-    let task = tokio::spawn(run(st.store.clone(), id, req, next));
+    let task = st
+        .tasks
+        .spawn(run(st.pipeline.clone(), st.store.clone(), id, req, next));
     match task.await {
         Ok(resp) => resp,
         Err(e) => ApiError::Internal(format!("a request's task failed: {e}")).into_response(),
@@ -78,14 +81,23 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
 }
 
 /// Claims key `id`, runs the request and stores its response (or answers from an earlier one).
-async fn run(store: Store, id: String, mut req: Request, next: Next) -> Response {
+async fn run(
+    pipeline: Pipeline,
+    store: Store,
+    id: String,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let deadline = Instant::now() + WAIT_FOR_FIRST;
     loop {
         let now = now_ms();
-        match store
-            .claim_idempotency_key(&id, now, now + CLAIM_MS, now - KEEP_MS)
-            .await
-        {
+        let claim = ClaimArgs {
+            key: id.clone(),
+            now,
+            locked_until: now + CLAIM_MS,
+            fresh_after: now - KEEP_MS,
+        };
+        match pipeline.claim_idempotency_key(claim).await {
             Ok(KeyClaim::Claimed) => break,
             Ok(KeyClaim::Done { status, body }) => return replay(status, body),
             Ok(KeyClaim::InProgress) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
@@ -117,7 +129,7 @@ async fn run(store: Store, id: String, mut req: Request, next: Next) -> Response
     } else {
         if parts.extensions.get::<Stored>().is_none()
             && let Some(key) = &claim.key
-            && let Err(e) = store
+            && let Err(e) = pipeline
                 .save_idempotent_response(key, parts.status.as_u16(), &bytes)
                 .await
         {

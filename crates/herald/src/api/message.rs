@@ -106,7 +106,7 @@ pub async fn create(
     });
     let stored = respond.as_ref().map(|_| Extension(Stored));
     // The store hands the deliveries to the dispatcher, or wakes it for those it stored pending.
-    let m = st.store.publish(&app.id, &msg, None, respond).await?;
+    let m = st.pipeline.publish(&app.id, &msg, None, respond).await?;
     Ok((
         StatusCode::ACCEPTED,
         stored,
@@ -154,6 +154,7 @@ pub async fn expunge(
 ) -> ApiResult<StatusCode> {
     let app = st.app(&who, &app_id).await?;
     let m = st.store.get_message(&app.id, &msg_id).await?;
+    st.pipeline.forget(&m.id);
     st.store.expunge_message(&app.id, &m.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

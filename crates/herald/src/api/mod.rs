@@ -26,8 +26,9 @@ use axum::routing::{delete, get, post};
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::dispatch::guard::AddressPolicy;
+use crate::delivery::Pipeline;
 use crate::model::Application;
+use crate::net::guard::AddressPolicy;
 use crate::store::Store;
 pub use auth::{Principal, hash_token};
 
@@ -45,6 +46,8 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub store: Store,
+    /// The publish pipeline: publishes and idempotency keys go through its group committer.
+    pub pipeline: Pipeline,
     pub cfg: Arc<Config>,
     /// Wakes the dispatcher when there is new work.
     pub wake: Arc<Notify>,
@@ -54,6 +57,9 @@ pub struct Shared {
     pub draining: std::sync::atomic::AtomicBool,
     /// Turns for API requests served at once (`--max-concurrent-requests`).
     pub turns: limit::Turns,
+    /// The node's tasks (requests that run to completion without their client, among them),
+    /// so that shutdown can wait for them.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl std::ops::Deref for AppState {
@@ -64,19 +70,27 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, cfg: Arc<Config>, wake: Arc<Notify>, operator_hash: [u8; 32]) -> Self {
+    pub fn new(
+        store: Store,
+        pipeline: Pipeline,
+        cfg: Arc<Config>,
+        wake: Arc<Notify>,
+        operator_hash: [u8; 32],
+    ) -> Self {
         let policy = AddressPolicy::new(cfg.allow_targets.clone());
         let turns = Arc::new(tokio::sync::Semaphore::new(
             cfg.max_concurrent_requests.max(1),
         ));
         AppState(Arc::new(Shared {
             store,
+            pipeline,
             cfg,
             wake,
             operator_hash,
             policy,
             draining: Default::default(),
             turns,
+            tasks: tokio_util::task::TaskTracker::new(),
         }))
     }
 

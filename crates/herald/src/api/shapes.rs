@@ -7,8 +7,8 @@ use serde_json::value::RawValue;
 
 use crate::clock::rfc3339;
 use crate::model::{
-    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EndpointOptions, EndpointStats,
-    EventType, Message,
+    Application, Attempt, AttemptStatus, Delivery, DeliveryStatus, Endpoint, EndpointOptions,
+    EndpointStats, EventType, Message,
 };
 use crate::store::PageOut;
 
@@ -285,9 +285,12 @@ impl From<Attempt> for MessageAttemptOut {
             response: a.response.unwrap_or_default(),
             response_status_code: a.status_code,
             response_duration_ms: a.duration_ms,
-            status: a.status,
-            status_text: if a.status == 0 { "success" } else { "fail" },
-            trigger_type: a.trigger_type,
+            status: a.status.code(),
+            status_text: match a.status {
+                AttemptStatus::Success => "success",
+                AttemptStatus::Failed => "fail",
+            },
+            trigger_type: a.trigger.code(),
             timestamp: rfc3339(a.created_at),
             error: a.error,
         }

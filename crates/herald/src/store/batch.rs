@@ -16,27 +16,29 @@
 //! it finds the parent gone.
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::db::{Arg, Db, Sql, Tx, marks};
-use super::{StoreError, StoreResult};
+use super::rows::to_json;
+use super::{NextStep, StoreError, StoreResult};
+use crate::model::{Attempt, DeliveryStatus, Message};
 
 /// A column's type, for the arrays PostgreSQL gets.
 #[derive(Clone, Copy)]
-pub(super) enum Ty {
+enum Ty {
     Text,
     Int,
 }
 
 /// A table a batch inserts into, with its columns in the order of each row's values.
-pub(super) struct Table {
+struct Table {
     name: &'static str,
     cols: &'static [(&'static str, Ty)],
 }
 
 use Ty::{Int, Text};
 
-pub(super) const MESSAGES: Table = Table {
+const MESSAGES: Table = Table {
     name: "messages",
     cols: &[
         ("id", Text),
@@ -50,7 +52,7 @@ pub(super) const MESSAGES: Table = Table {
     ],
 };
 
-pub(super) const DELIVERIES: Table = Table {
+const DELIVERIES: Table = Table {
     name: "deliveries",
     cols: &[
         ("id", Text),
@@ -66,7 +68,7 @@ pub(super) const DELIVERIES: Table = Table {
     ],
 };
 
-pub(super) const ATTEMPTS: Table = Table {
+const ATTEMPTS: Table = Table {
     name: "attempts",
     cols: &[
         ("id", Text),
@@ -84,7 +86,7 @@ pub(super) const ATTEMPTS: Table = Table {
     ],
 };
 
-pub(super) const EVENT_IDS: Table = Table {
+const EVENT_IDS: Table = Table {
     name: "event_ids",
     cols: &[
         ("app_id", Text),
@@ -105,17 +107,120 @@ const CLAIM_EVENT_ID: &str = "ON CONFLICT (app_id, event_id) DO UPDATE
 /// The next state of a finished delivery: `(id, lease token, status, next attempt)`.
 const STATE: &[Ty] = &[Text, Int, Int, Int];
 
-/// One batch's rows, each a list of values in its table's column order.
-#[derive(Default)]
-pub(super) struct Rows {
-    /// The eventIds of the new messages that have one; a message whose eventId is taken is
-    /// not stored, nor are its deliveries.
-    pub event_ids: Vec<Vec<Arg>>,
-    pub messages: Vec<Vec<Arg>>,
-    pub deliveries: Vec<Vec<Arg>>,
-    pub attempts: Vec<Vec<Arg>>,
-    /// Finished deliveries: `(id, lease token, status, next attempt)`.
-    pub states: Vec<Vec<Arg>>,
+/// A new delivery, as a batch stores it.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub app_id: String,
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<i64>,
+    /// Set when the delivery is stored already leased to this node (handed over).
+    pub lease_until: Option<i64>,
+    pub lease_token: Option<i64>,
+    pub created_at: i64,
+}
+
+/// An attempt of a delivery this node holds, with the delivery's next state.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub attempt: Attempt,
+    pub delivery_id: String,
+    /// The lease the delivery was sent under: its state is set only if still held.
+    pub lease_token: i64,
+    pub next: NextStep,
+}
+
+/// One batch's rows: new messages (with their eventIds), new deliveries, finished attempts.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub messages: Vec<Arc<Message>>,
+    pub deliveries: Vec<NewDelivery>,
+    pub finished: Vec<Finished>,
+}
+
+/// What a batch's write did.
+#[derive(Debug)]
+pub struct Written {
+    /// The new messages not stored: their eventId was published in the window.
+    pub refused: HashSet<String>,
+    /// The finished deliveries whose state was set (their leases were held).
+    pub finished: HashSet<String>,
+    /// The new deliveries stored, when not all were: on PostgreSQL, none is stored to an
+    /// endpoint deleted meanwhile.
+    pub stored: Option<HashSet<String>>,
+}
+
+fn message_values(m: &Message) -> Vec<Arg> {
+    vec![
+        Arg::from(&m.id),
+        Arg::from(&m.app_id),
+        Arg::from(&m.event_id),
+        Arg::from(&m.event_type),
+        Arg::from(&m.payload),
+        Arg::from(m.channels.as_ref().map(to_json)),
+        Arg::from(m.tags.as_ref().map(to_json)),
+        Arg::from(m.created_at),
+    ]
+}
+
+/// The eventId row of a message that has one.
+fn event_id_values(m: &Message) -> Option<Vec<Arg>> {
+    let eid = m.event_id.as_ref()?;
+    Some(vec![
+        Arg::from(&m.app_id),
+        Arg::from(eid),
+        Arg::from(&m.id),
+        Arg::from(m.created_at),
+    ])
+}
+
+fn delivery_values(d: &NewDelivery) -> Vec<Arg> {
+    vec![
+        Arg::from(&d.id),
+        Arg::from(&d.app_id),
+        Arg::from(&d.msg_id),
+        Arg::from(&d.endpoint_id),
+        Arg::from(d.status.code()),
+        Arg::from(d.next_attempt_at),
+        Arg::from(d.lease_until),
+        Arg::from(d.lease_token),
+        Arg::from(d.created_at),
+        Arg::from(d.created_at),
+    ]
+}
+
+fn attempt_values(a: &Attempt) -> Vec<Arg> {
+    vec![
+        Arg::from(&a.id),
+        Arg::from(&a.app_id),
+        Arg::from(&a.msg_id),
+        Arg::from(&a.endpoint_id),
+        Arg::from(&a.url),
+        Arg::from(a.status.code()),
+        Arg::from(a.status_code),
+        Arg::from(&a.response),
+        Arg::from(a.duration_ms),
+        Arg::from(&a.error),
+        Arg::from(a.trigger.code()),
+        Arg::from(a.created_at),
+    ]
+}
+
+/// A finished delivery's next state: `(id, lease token, status, next attempt)`.
+fn state_values(f: &Finished) -> Vec<Arg> {
+    let (status, next_at) = match f.next {
+        NextStep::Delivered => (DeliveryStatus::Success, None),
+        NextStep::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
+        NextStep::Failed => (DeliveryStatus::Failed, None),
+    };
+    vec![
+        Arg::from(&f.delivery_id),
+        Arg::from(f.lease_token),
+        Arg::from(status.code()),
+        Arg::from(next_at),
+    ]
 }
 
 impl Table {
@@ -220,12 +325,12 @@ fn pg_statement() -> &'static str {
 }
 
 /// Rows as one array per column.
-fn columns(types: &[Ty], rows: Vec<Vec<Arg>>) -> StoreResult<Vec<Arg>> {
+fn columns(types: &[Ty], rows: impl Iterator<Item = Vec<Arg>>) -> StoreResult<Vec<Arg>> {
     let mut cols: Vec<Arg> = types
         .iter()
         .map(|t| match t {
-            Text => Arg::Texts(Vec::with_capacity(rows.len())),
-            Int => Arg::Ints(Vec::with_capacity(rows.len())),
+            Text => Arg::Texts(Vec::new()),
+            Int => Arg::Ints(Vec::new()),
         })
         .collect();
     for row in rows {
@@ -243,31 +348,12 @@ fn columns(types: &[Ty], rows: Vec<Vec<Arg>>) -> StoreResult<Vec<Arg>> {
     Ok(cols)
 }
 
-/// What a batch's write did.
-pub(super) struct Written {
-    /// The new messages not stored: their eventId was published in the window.
-    pub refused: HashSet<String>,
-    /// The finished deliveries whose state was set (their leases were held).
-    pub finished: HashSet<String>,
-    /// The new deliveries stored, when not all were: on PostgreSQL, none is stored to an
-    /// endpoint deleted meanwhile.
-    pub stored: Option<HashSet<String>>,
-}
-
-/// The text of a text value, if that is what `a` is.
-fn text(a: Option<&Arg>) -> Option<String> {
-    match a {
-        Some(Arg::Text(t)) => t.clone(),
-        _ => None,
-    }
-}
-
 /// Writes `rows`, in `tx` if given (always on SQLite), else as one statement of its own.
 /// `notify`: tell the other nodes (PostgreSQL) that work is due, in this node's name.
 pub(super) async fn write(
     db: &Db,
     tx: &mut Option<Tx>,
-    rows: Rows,
+    rows: &Rows,
     now: i64,
     notify: Option<&str>,
 ) -> StoreResult<Written> {
@@ -281,7 +367,7 @@ pub(super) async fn write(
 /// SQLite: each row is one run of a cached prepared statement, in the batch's transaction.
 async fn write_sqlite(
     t: &mut Tx,
-    mut rows: Rows,
+    rows: &Rows,
     now: i64,
     window_start: i64,
 ) -> StoreResult<Written> {
@@ -296,8 +382,10 @@ async fn write_sqlite(
         ]
     });
     let mut refused = HashSet::new();
-    for ev in &rows.event_ids {
-        let mut args = ev.clone();
+    for m in &rows.messages {
+        let Some(mut args) = event_id_values(m) else {
+            continue;
+        };
         args.push(Arg::from(window_start));
         let claimed = t
             .all(Sql {
@@ -305,42 +393,47 @@ async fn write_sqlite(
                 args,
             })
             .await?;
-        if claimed.is_empty()
-            && let Some(msg_id) = text(ev.get(2))
-        {
-            refused.insert(msg_id);
-        }
-    }
-    if !refused.is_empty() {
-        let kept =
-            |r: &Vec<Arg>, col: usize| text(r.get(col)).is_none_or(|m| !refused.contains(&m));
-        rows.messages.retain(|r| kept(r, 0));
-        rows.deliveries.retain(|r| kept(r, 2));
-    }
-    for (text, rows) in [
-        (messages, &rows.messages),
-        (deliveries, &rows.deliveries),
-        (attempts, &rows.attempts),
-    ] {
-        if !rows.is_empty() {
-            t.exec_each(text, rows).await?;
+        if claimed.is_empty() {
+            refused.insert(m.id.clone());
         }
     }
     let runs: Vec<Vec<Arg>> = rows
-        .states
-        .into_iter()
-        .map(|mut s| {
-            s.push(Arg::from(now));
-            s
+        .messages
+        .iter()
+        .filter(|m| !refused.contains(&m.id))
+        .map(|m| message_values(m))
+        .collect();
+    t.exec_each(messages, &runs).await?;
+    let runs: Vec<Vec<Arg>> = rows
+        .deliveries
+        .iter()
+        .filter(|d| !refused.contains(&d.msg_id))
+        .map(delivery_values)
+        .collect();
+    t.exec_each(deliveries, &runs).await?;
+    let runs: Vec<Vec<Arg>> = rows
+        .finished
+        .iter()
+        .map(|f| attempt_values(&f.attempt))
+        .collect();
+    t.exec_each(attempts, &runs).await?;
+    let runs: Vec<Vec<Arg>> = rows
+        .finished
+        .iter()
+        .map(|f| {
+            let mut v = state_values(f);
+            v.push(Arg::from(now));
+            v
         })
         .collect();
     let counts = t.exec_each(SET_STATE, &runs).await?;
-    let mut finished = HashSet::new();
-    for (run, n) in runs.into_iter().zip(counts) {
-        if let (1, Some(Arg::Text(Some(id)))) = (n, run.into_iter().next()) {
-            finished.insert(id);
-        }
-    }
+    let finished = rows
+        .finished
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n == 1)
+        .map(|(f, _)| f.delivery_id.clone())
+        .collect();
     Ok(Written {
         refused,
         finished,
@@ -352,43 +445,57 @@ async fn write_sqlite(
 async fn write_pg(
     db: &Db,
     tx: &mut Option<Tx>,
-    rows: Rows,
+    rows: &Rows,
     now: i64,
     window_start: i64,
     notify: Option<&str>,
 ) -> StoreResult<Written> {
-    // Each attempt goes with the state of the same finished delivery, in the same order.
-    let finished: Vec<Option<String>> = rows.states.iter().map(|s| text(s.first())).collect();
-    let tokens: Vec<Option<i64>> = rows
-        .states
+    let mut endpoints: Vec<Option<String>> = rows
+        .deliveries
         .iter()
-        .map(|s| match s.get(1) {
-            Some(Arg::Int(t)) => *t,
-            _ => None,
-        })
+        .map(|d| Some(d.endpoint_id.clone()))
         .collect();
-    let mut endpoints: Vec<Option<String>> =
-        rows.deliveries.iter().map(|d| text(d.get(3))).collect();
     endpoints.sort_unstable();
     endpoints.dedup();
-    let mut attempts = rows.attempts;
-    for (a, id) in attempts.iter_mut().zip(finished.iter()) {
-        a.push(Arg::Text(id.clone()));
-    }
-    let mut claimed: Vec<Option<String>> = rows.event_ids.iter().map(|e| text(e.get(2))).collect();
-    let mut args = vec![
-        Arg::Texts(endpoints),
-        Arg::Texts(finished.clone()),
-        Arg::Ints(tokens),
-    ];
-    args.extend(columns(&EVENT_IDS.types(), rows.event_ids)?);
-    args.push(Arg::from(window_start));
-    args.extend(columns(&MESSAGES.types(), rows.messages)?);
-    args.extend(columns(&DELIVERIES.types(), rows.deliveries)?);
-    args.push(Arg::from(now));
-    args.extend(columns(STATE, rows.states)?);
+    // Each attempt goes with the state of the same finished delivery.
+    let finished: Vec<Option<String>> = rows
+        .finished
+        .iter()
+        .map(|f| Some(f.delivery_id.clone()))
+        .collect();
+    let tokens: Vec<Option<i64>> = rows.finished.iter().map(|f| Some(f.lease_token)).collect();
+    let with_event_ids: Vec<&Arc<Message>> = rows
+        .messages
+        .iter()
+        .filter(|m| m.event_id.is_some())
+        .collect();
+    let attempts = rows.finished.iter().map(|f| {
+        let mut v = attempt_values(&f.attempt);
+        v.push(Arg::from(&f.delivery_id));
+        v
+    });
     let mut attempt_types = ATTEMPTS.types();
     attempt_types.push(Text);
+    let mut args = vec![
+        Arg::Texts(endpoints),
+        Arg::Texts(finished),
+        Arg::Ints(tokens),
+    ];
+    args.extend(columns(
+        &EVENT_IDS.types(),
+        with_event_ids.iter().filter_map(|m| event_id_values(m)),
+    )?);
+    args.push(Arg::from(window_start));
+    args.extend(columns(
+        &MESSAGES.types(),
+        rows.messages.iter().map(|m| message_values(m)),
+    )?);
+    args.extend(columns(
+        &DELIVERIES.types(),
+        rows.deliveries.iter().map(delivery_values),
+    )?);
+    args.push(Arg::from(now));
+    args.extend(columns(STATE, rows.finished.iter().map(state_values))?);
     args.extend(columns(&attempt_types, attempts)?);
     args.push(Arg::from(notify.unwrap_or_default()));
     args.push(Arg::from(notify.is_some()));
@@ -396,10 +503,7 @@ async fn write_pg(
         text: pg_statement().to_string(),
         args,
     };
-    let found = match tx {
-        Some(t) => t.all(sql).await?,
-        None => db.exec_rows(sql).await?,
-    };
+    let found = super::db::run_in(db, tx, sql).await?;
     let (mut stored, mut events, mut finished_ok) =
         (HashSet::new(), HashSet::new(), HashSet::new());
     for row in found {
@@ -411,9 +515,12 @@ async fn write_pg(
             _ => false,
         };
     }
-    claimed.retain(|m| m.as_ref().is_some_and(|m| !events.contains(m)));
     Ok(Written {
-        refused: claimed.into_iter().flatten().collect(),
+        refused: with_event_ids
+            .iter()
+            .filter(|m| !events.contains(&m.id))
+            .map(|m| m.id.clone())
+            .collect(),
         finished: finished_ok,
         stored: Some(stored),
     })

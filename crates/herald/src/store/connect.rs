@@ -1,4 +1,4 @@
-//! Opening a store: pools, pragmas, migrations and the group committer.
+//! Opening a store: pools, pragmas, migrations, and the group committer's own connection.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::db::{Db, q};
 use super::lite::{self, Lite};
-use super::{Store, StoreError, StoreResult, commit, migrate, nodelay};
+use super::{Store, StoreError, StoreResult, migrate, nodelay};
 
 /// PostgreSQL connections per node: the committer, the dispatcher's claims and the API's reads.
 pub(super) const PG_POOL_SIZE: u32 = 16;
@@ -26,19 +26,11 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_string()));
         };
-        let parked = super::Parked::default();
-        let handoff = super::HandoffSlot::default();
-        let node: std::sync::Arc<str> = format!("{:016x}", fastrand::u64(..)).into();
-        let writer =
-            commit::Writer::start(commit_db, parked.clone(), handoff.clone(), node.clone())?;
         Ok(Store {
             db,
-            writer,
+            writer_db: commit_db,
             app_cache: Default::default(),
-            parked,
-            recent: Default::default(),
-            handoff,
-            node,
+            node: format!("{:016x}", fastrand::u64(..)).into(),
         })
     }
 }

@@ -9,6 +9,8 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row as _};
 
 use super::lite::{self, Lite, LiteRow, LiteTx};
+use super::sql::numbered;
+pub(super) use super::sql::{Arg, Sql, marks, q};
 use super::{StoreError, StoreResult};
 
 /// The connection pools of the backend in use.
@@ -20,137 +22,20 @@ pub(super) enum Db {
     Postgres(PgPool),
 }
 
-/// A value bound to a placeholder.
-#[derive(Debug, Clone)]
-pub(super) enum Arg {
-    Text(Option<String>),
-    Int(Option<i64>),
-    Bytes(Vec<u8>),
-    /// Arrays, bound as `text[]` and `bigint[]` (PostgreSQL only: a batch's columns).
-    Texts(Vec<Option<String>>),
-    Ints(Vec<Option<i64>>),
-}
-
-impl From<&str> for Arg {
-    fn from(v: &str) -> Self {
-        Arg::Text(Some(v.to_string()))
+/// The query for sqlx, borrowing the values (a statement retried on another connection is bound
+/// again, without copying them).
+fn pg(sql: &Sql) -> sqlx::query::Query<'_, Postgres, <Postgres as sqlx::Database>::Arguments> {
+    let mut query = sqlx::query(AssertSqlSafe(numbered(&sql.text)));
+    for a in &sql.args {
+        query = match a {
+            Arg::Text(v) => query.bind(v.as_deref()),
+            Arg::Int(v) => query.bind(*v),
+            Arg::Bytes(v) => query.bind(v.as_slice()),
+            Arg::Texts(v) => query.bind(v),
+            Arg::Ints(v) => query.bind(v),
+        };
     }
-}
-impl From<String> for Arg {
-    fn from(v: String) -> Self {
-        Arg::Text(Some(v))
-    }
-}
-impl From<&String> for Arg {
-    fn from(v: &String) -> Self {
-        Arg::Text(Some(v.clone()))
-    }
-}
-impl From<Option<String>> for Arg {
-    fn from(v: Option<String>) -> Self {
-        Arg::Text(v)
-    }
-}
-impl From<&Option<String>> for Arg {
-    fn from(v: &Option<String>) -> Self {
-        Arg::Text(v.clone())
-    }
-}
-impl From<Option<&str>> for Arg {
-    fn from(v: Option<&str>) -> Self {
-        Arg::Text(v.map(str::to_string))
-    }
-}
-impl From<i64> for Arg {
-    fn from(v: i64) -> Self {
-        Arg::Int(Some(v))
-    }
-}
-impl From<Option<i64>> for Arg {
-    fn from(v: Option<i64>) -> Self {
-        Arg::Int(v)
-    }
-}
-impl From<bool> for Arg {
-    fn from(v: bool) -> Self {
-        Arg::Int(Some(v as i64))
-    }
-}
-impl From<&[u8]> for Arg {
-    fn from(v: &[u8]) -> Self {
-        Arg::Bytes(v.to_vec())
-    }
-}
-
-/// SQL text plus its bound values, in order.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Sql {
-    pub text: String,
-    pub args: Vec<Arg>,
-}
-
-/// Starts a query.
-pub(super) fn q(text: &str) -> Sql {
-    Sql {
-        text: text.to_string(),
-        args: Vec::new(),
-    }
-}
-
-impl Sql {
-    pub fn push(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
-        self
-    }
-
-    /// Binds the next placeholder.
-    pub fn bind(mut self, v: impl Into<Arg>) -> Self {
-        self.args.push(v.into());
-        self
-    }
-
-    /// Binds the next placeholder of a query built up in steps.
-    pub fn arg(&mut self, v: impl Into<Arg>) -> &mut Self {
-        self.args.push(v.into());
-        self
-    }
-
-    /// The query for sqlx, borrowing the values (a statement retried on another connection is
-    /// bound again, without copying them).
-    fn pg(&self) -> sqlx::query::Query<'_, Postgres, <Postgres as sqlx::Database>::Arguments> {
-        let mut query = sqlx::query(AssertSqlSafe(numbered(&self.text)));
-        for a in &self.args {
-            query = match a {
-                Arg::Text(v) => query.bind(v.as_deref()),
-                Arg::Int(v) => query.bind(*v),
-                Arg::Bytes(v) => query.bind(v.as_slice()),
-                Arg::Texts(v) => query.bind(v),
-                Arg::Ints(v) => query.bind(v),
-            };
-        }
-        query
-    }
-}
-
-/// Placeholders `?, ?, ...` for an IN list.
-pub(super) fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
-/// `?` placeholders as PostgreSQL's `$1, $2, ...` (Herald's SQL has no `?` inside literals).
-fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for ch in sql.chars() {
-        if ch == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
+    query
 }
 
 /// A result row of either backend.
@@ -200,7 +85,7 @@ impl Db {
         Ok(match self {
             Db::Sqlite(l) => lite::exec(&*l.writer().await, &sql)?,
             Db::Postgres(p) => {
-                pg_retry(|| async { Ok(sql.pg().execute(p).await?.rows_affected()) }).await?
+                pg_retry(|| async { Ok(pg(&sql).execute(p).await?.rows_affected()) }).await?
             }
         })
     }
@@ -210,7 +95,7 @@ impl Db {
         Ok(match self {
             Db::Sqlite(l) => wrap(lite::query(&*l.writer().await, &sql)?, Row::Sqlite),
             Db::Postgres(p) => {
-                let rows = pg_retry(|| async { Ok(sql.pg().fetch_all(p).await?) }).await?;
+                let rows = pg_retry(|| async { Ok(pg(&sql).fetch_all(p).await?) }).await?;
                 wrap(rows, Row::Pg)
             }
         })
@@ -221,7 +106,7 @@ impl Db {
         Ok(match self {
             Db::Sqlite(l) => wrap(l.read(|c| lite::query(c, &sql))?, Row::Sqlite),
             Db::Postgres(p) => {
-                let rows = pg_retry(|| async { Ok(sql.pg().fetch_all(p).await?) }).await?;
+                let rows = pg_retry(|| async { Ok(pg(&sql).fetch_all(p).await?) }).await?;
                 wrap(rows, Row::Pg)
             }
         })
@@ -241,7 +126,7 @@ impl Db {
                 Ok((wrap(rows, Row::Sqlite), cut))
             }
             Db::Postgres(p) => {
-                let mut stream = sql.pg().fetch(p);
+                let mut stream = pg(&sql).fetch(p);
                 let mut out = Vec::new();
                 let mut bytes = 0usize;
                 while let Some(row) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await
@@ -308,6 +193,14 @@ fn wrap<R>(rows: Vec<R>, f: impl Fn(R) -> Row) -> Vec<Row> {
     rows.into_iter().map(f).collect()
 }
 
+/// Runs `sql` in `tx` if there is one, else as a statement of its own.
+pub(super) async fn run_in(db: &Db, tx: &mut Option<Tx>, sql: Sql) -> StoreResult<Vec<Row>> {
+    match tx {
+        Some(t) => t.all(sql).await,
+        None => db.exec_rows(sql).await,
+    }
+}
+
 /// A write transaction of either backend.
 pub(super) enum Tx {
     Sqlite(LiteTx),
@@ -322,7 +215,7 @@ impl Tx {
     pub async fn exec(&mut self, sql: Sql) -> StoreResult<u64> {
         Ok(match self {
             Tx::Sqlite(t) => lite::exec(t.conn(), &sql)?,
-            Tx::Pg(t) => sql.pg().execute(&mut **t).await?.rows_affected(),
+            Tx::Pg(t) => pg(&sql).execute(&mut **t).await?.rows_affected(),
         })
     }
 
@@ -349,7 +242,7 @@ impl Tx {
     pub async fn all(&mut self, sql: Sql) -> StoreResult<Vec<Row>> {
         Ok(match self {
             Tx::Sqlite(t) => wrap(lite::query(t.conn(), &sql)?, Row::Sqlite),
-            Tx::Pg(t) => wrap(sql.pg().fetch_all(&mut **t).await?, Row::Pg),
+            Tx::Pg(t) => wrap(pg(&sql).fetch_all(&mut **t).await?, Row::Pg),
         })
     }
 
@@ -391,19 +284,5 @@ impl Tx {
             Tx::Pg(t) => t.rollback().await?,
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::numbered;
-
-    #[test]
-    fn numbers_placeholders() {
-        assert_eq!(
-            numbered("SELECT * FROM t WHERE a = ? AND b IN (?, ?)"),
-            "SELECT * FROM t WHERE a = $1 AND b IN ($2, $3)"
-        );
-        assert_eq!(numbered("SELECT 1"), "SELECT 1");
     }
 }

@@ -199,7 +199,7 @@ impl Store {
     }
 
     /// Endpoints by id, as committed now (a change applies to the very next delivery).
-    pub async fn endpoints_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Endpoint>> {
+    pub async fn endpoints_by_ids(&self, ids: &[&str]) -> StoreResult<Vec<Endpoint>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -208,7 +208,7 @@ impl Store {
             marks(ids.len())
         ));
         for id in ids {
-            sql.arg(id);
+            sql.arg(*id);
         }
         rows::each(&self.db.all(sql).await?, rows::endpoint)
     }

@@ -8,8 +8,7 @@
 
 use std::sync::Arc;
 
-use super::commit::all;
-use super::db::{Db, Tx, q};
+use super::db::{Db, Tx, q, run_in as all};
 use super::{Store, StoreError, StoreResult};
 use crate::model::Message;
 
@@ -61,7 +60,7 @@ const STORE_RESPONSE: &str = "INSERT INTO idempotency (key, status, body, create
         created_at = excluded.created_at, locked_until = NULL";
 
 /// A claim as the committer runs it.
-pub(super) struct ClaimArgs {
+pub struct ClaimArgs {
     pub key: String,
     pub now: i64,
     pub locked_until: i64,

@@ -14,7 +14,7 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql, params_from_iter};
 use tokio::sync::OwnedMutexGuard;
 
-use super::db::{Arg, Sql};
+use super::sql::{Arg, Sql};
 use super::{StoreError, StoreResult};
 
 /// Idle read connections kept open.

@@ -1,7 +1,5 @@
 //! Reading messages, deliveries and attempts (publishing goes through the committer).
 
-use std::sync::Arc;
-
 use super::db::{Sql, marks, q};
 use super::rows::{self, DELIVERY_COLS};
 use super::{ListFilter, Page, PageOut, Store, StoreError, StoreResult};
@@ -55,32 +53,20 @@ impl Store {
         rows::message(&row)
     }
 
-    /// Messages by id, for sending: from memory if this node published them lately, else
-    /// from the database.
-    pub async fn messages_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Arc<Message>>> {
+    /// Messages by id (for sending what a claim took).
+    pub async fn messages_by_ids(&self, ids: &[&str]) -> StoreResult<Vec<Message>> {
         let mut found = Vec::with_capacity(ids.len());
-        let mut missing = Vec::new();
-        {
-            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            for id in ids {
-                match recent.get(id) {
-                    Some(m) => found.push(m),
-                    None => missing.push(id),
-                }
+        for chunk in ids.chunks(500) {
+            let mut sql = q(&format!(
+                "SELECT * FROM messages WHERE id IN ({})",
+                marks(chunk.len())
+            ));
+            for id in chunk {
+                sql.arg(*id);
             }
-        }
-        if missing.is_empty() {
-            return Ok(found);
-        }
-        let mut sql = q(&format!(
-            "SELECT * FROM messages WHERE id IN ({})",
-            marks(missing.len())
-        ));
-        for id in missing {
-            sql.arg(id);
-        }
-        for row in self.db.all(sql).await? {
-            found.push(Arc::new(rows::message(&row)?));
+            for row in self.db.all(sql).await? {
+                found.push(rows::message(&row)?);
+            }
         }
         Ok(found)
     }
@@ -100,10 +86,6 @@ impl Store {
     }
 
     pub async fn expunge_message(&self, app_id: &str, msg_id: &str) -> StoreResult<()> {
-        self.recent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(msg_id);
         let n = self
             .db
             .exec(
@@ -180,7 +162,12 @@ impl Store {
         let mut s = EndpointStats::default();
         for r in rows {
             let n = r.i64("n")?;
-            match DeliveryStatus::from_i64(r.i64("status")?) {
+            let code = r.i64("status")?;
+            let status = DeliveryStatus::from_code(code).ok_or(StoreError::UnknownCode {
+                column: "status",
+                value: code,
+            })?;
+            match status {
                 DeliveryStatus::Success => s.success += n,
                 DeliveryStatus::Pending => s.pending += n,
                 DeliveryStatus::Failed => s.fail += n,
@@ -257,6 +244,12 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound("attempt"));
         }
+        Ok(())
+    }
+
+    /// Whether the database answers a query (a readiness check).
+    pub async fn ping_database(&self) -> StoreResult<()> {
+        self.db.all(q("SELECT 1 AS one")).await?;
         Ok(())
     }
 

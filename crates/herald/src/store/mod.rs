@@ -4,7 +4,6 @@
 
 mod batch;
 mod catalog;
-mod commit;
 mod connect;
 mod db;
 mod endpoints;
@@ -16,79 +15,28 @@ mod migrate;
 mod nodelay;
 mod page;
 mod queue;
-mod recent;
 mod rows;
+mod sql;
+mod writer;
 
-pub use idempotency::{KeyClaim, Respond};
+pub use batch::{Finished, NewDelivery, Rows, Written};
+pub use idempotency::{ClaimArgs, KeyClaim, RenderBody, Respond};
 pub use page::{Order, Page, PageOut};
+pub use writer::{WriteTx, Writer};
 
 use serde_json::Value;
 
-/// Herald's durable state, on SQLite or PostgreSQL. Cheap to clone (pools and a channel).
+/// Herald's durable state, on SQLite or PostgreSQL. Cheap to clone (pools).
 #[derive(Clone)]
 pub struct Store {
     db: db::Db,
-    /// The group committer: publishes and attempt records share transactions (and fsyncs).
-    writer: commit::Writer,
+    /// The group committer's connection: PostgreSQL's own (see `connect.rs`), SQLite's writer.
+    writer_db: db::Db,
     /// Applications recently looked up to publish to (see [`Store::get_app_cached`]).
     app_cache: std::sync::Arc<std::sync::Mutex<catalog::AppCache>>,
-    /// Endpoints this node found stalled, with when their deliveries are next worth trying:
-    /// new deliveries to them are stored parked until then (see `queue.rs`).
-    parked: Parked,
-    /// Messages published here lately, for the dispatcher (see `recent.rs`).
-    recent: std::sync::Arc<std::sync::Mutex<recent::Recent>>,
-    /// The running dispatcher, which new deliveries are handed to at commit.
-    handoff: HandoffSlot,
     /// This node's name in the wake-ups it sends other nodes (PostgreSQL), so that its own
     /// listener ignores them: a random id per process.
     node: std::sync::Arc<str>,
-}
-
-/// Where the committer hands new deliveries: the node's dispatcher while it runs.
-pub(crate) type HandoffSlot =
-    std::sync::Arc<std::sync::RwLock<Option<std::sync::Weak<dyn Handoff>>>>;
-
-/// A delivery this node holds under a lease, with what it takes to send it.
-pub struct Work {
-    pub claimed: Claimed,
-    pub msg: std::sync::Arc<crate::model::Message>,
-    pub ep: std::sync::Arc<crate::model::Endpoint>,
-    pub lease_until: i64,
-}
-
-/// The dispatcher as the committer sees it. A publish stores each new delivery already leased to
-/// this node when the dispatcher has room for it, and hands it over once committed: the delivery
-/// row is written twice (stored, finished) instead of three times (stored, claimed, finished),
-/// and nothing is read back. Deliveries it has no room for are stored pending, for claims.
-pub trait Handoff: Send + Sync {
-    /// How many new deliveries to `endpoint_id` the dispatcher takes now.
-    fn room(&self, endpoint_id: &str) -> usize;
-    /// The lease a delivery to `ep` taken at `now` is stored under.
-    fn lease_until(&self, ep: &crate::model::Endpoint, now: i64) -> i64;
-    /// Committed deliveries, leased to this node: send them.
-    fn take(&self, work: Vec<Work>);
-    /// Deliveries were stored pending, due now, for want of room.
-    fn wake(&self);
-}
-
-impl Store {
-    /// Hands new deliveries to `h` from now on (the dispatcher, while it runs); `None` stops.
-    pub fn set_handoff(&self, h: Option<std::sync::Weak<dyn Handoff>>) {
-        *self.handoff.write().unwrap_or_else(|p| p.into_inner()) = h;
-    }
-}
-
-/// Stalled endpoints and until when their deliveries are parked.
-pub(crate) type Parked = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>;
-
-/// When a new delivery to `endpoint_id` is first worth trying: now, or later if it is parked.
-pub(crate) fn first_try(parked: &Parked, endpoint_id: &str, now: i64) -> i64 {
-    let parked = parked.lock().unwrap_or_else(|p| p.into_inner());
-    parked
-        .get(endpoint_id)
-        .copied()
-        .filter(|t| *t > now)
-        .unwrap_or(now)
 }
 
 /// A duplicate `eventId` is refused for this long, as Svix does.
@@ -144,6 +92,14 @@ pub enum StoreError {
     Busy(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("corrupt row: column {column} does not hold the JSON it should: {source}")]
+    Json {
+        column: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("corrupt row: column {column} holds {value}, which is no known code")]
+    UnknownCode { column: &'static str, value: i64 },
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     Url(String),
     #[error("the store is shutting down")]
@@ -216,7 +172,7 @@ pub struct Claimed {
     pub msg_id: String,
     pub endpoint_id: String,
     pub tries: i64,
-    pub trigger: i64,
+    pub trigger: crate::model::Trigger,
     pub lease_token: i64,
 }
 

@@ -69,7 +69,14 @@ impl Store {
                     msg_id: r.string("msg_id")?,
                     endpoint_id: r.string("endpoint_id")?,
                     tries: r.i64("tries")?,
-                    trigger: r.i64("next_trigger")?,
+                    trigger: r.i64("next_trigger").and_then(|v| {
+                        crate::model::Trigger::from_code(v).ok_or(
+                            crate::store::StoreError::UnknownCode {
+                                column: "next_trigger",
+                                value: v,
+                            },
+                        )
+                    })?,
                     lease_token: token,
                 })
             })
@@ -152,15 +159,9 @@ impl Store {
     }
 
     /// Moves the due deliveries of a stalled endpoint that were never tried to `until` (see
-    /// `dispatch`), so claims stop wading through them meanwhile; returns how many.
-    /// Until then, deliveries published to it on this node are stored parked already. Retries
-    /// keep their own schedule (they are the endpoint's probes between windows).
+    /// `delivery::lanes`), so claims stop wading through them meanwhile; returns how many.
+    /// Retries keep their own schedule (they are the endpoint's probes between windows).
     pub async fn park(&self, endpoint_id: &str, now: i64, until: i64) -> StoreResult<u64> {
-        {
-            let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
-            parked.retain(|_, t| *t > now);
-            parked.insert(endpoint_id.to_string(), until);
-        }
         self.db
             .exec(
                 q("UPDATE deliveries SET next_attempt_at = ?
@@ -200,15 +201,6 @@ impl Store {
     /// once rather than at its next poll.
     pub async fn notify_nodes(&self) -> StoreResult<()> {
         self.db.notify_nodes(&self.node).await
-    }
-
-    /// New deliveries to `endpoint_id` are due at once again (it answers); those parked are
-    /// made due with [`Store::unpark_some`].
-    pub fn stop_parking(&self, endpoint_id: &str) {
-        self.parked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(endpoint_id);
     }
 
     /// Queues `msg_id` to `endpoint_id` again, starting a fresh retry cycle; creates the delivery

@@ -2,20 +2,42 @@
 
 use serde_json::Value;
 
-use super::StoreResult;
 use super::db::Row;
-use crate::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message};
+use super::{StoreError, StoreResult};
+use crate::model::{
+    Application, Attempt, AttemptStatus, Delivery, DeliveryStatus, Endpoint, EventType, Message,
+    Trigger,
+};
 
 pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(s: Option<String>) -> Option<T> {
-    s.and_then(|s| serde_json::from_str(&s).ok())
+/// A JSON column: NULL is `None`; a value that does not parse is a corrupt row, never taken for
+/// NULL (an endpoint whose `event_types` did not parse would otherwise match every event type).
+fn from_json<T: serde::de::DeserializeOwned>(r: &Row, col: &'static str) -> StoreResult<Option<T>> {
+    r.opt_string(col)?
+        .map(|s| {
+            serde_json::from_str(&s).map_err(|source| StoreError::Json {
+                column: col,
+                source,
+            })
+        })
+        .transpose()
 }
 
-fn object(s: Option<String>) -> Value {
-    from_json(s).unwrap_or(Value::Object(Default::default()))
+/// A JSON column that holds an object, `{}` when NULL.
+fn object(r: &Row, col: &'static str) -> StoreResult<Value> {
+    Ok(from_json(r, col)?.unwrap_or(Value::Object(Default::default())))
+}
+
+/// A status column's number, known or a corrupt row.
+fn code<T>(r: &Row, col: &'static str, decode: fn(i64) -> Option<T>) -> StoreResult<T> {
+    let v = r.i64(col)?;
+    decode(v).ok_or(StoreError::UnknownCode {
+        column: col,
+        value: v,
+    })
 }
 
 pub(super) fn app(r: &Row) -> StoreResult<Application> {
@@ -23,7 +45,7 @@ pub(super) fn app(r: &Row) -> StoreResult<Application> {
         id: r.string("id")?,
         uid: r.opt_string("uid")?,
         name: r.string("name")?,
-        metadata: object(r.opt_string("metadata")?),
+        metadata: object(r, "metadata")?,
         throttle_rate: r.opt_i64("throttle_rate")?,
         created_at: r.i64("created_at")?,
         updated_at: r.i64("updated_at")?,
@@ -38,15 +60,15 @@ pub(super) fn endpoint(r: &Row) -> StoreResult<Endpoint> {
         url: r.string("url")?,
         description: r.string("description")?,
         secret: r.string("secret")?,
-        old_secrets: from_json(r.opt_string("old_secrets")?).unwrap_or_default(),
-        event_types: from_json(r.opt_string("event_types")?),
-        channels: from_json(r.opt_string("channels")?),
+        old_secrets: from_json(r, "old_secrets")?.unwrap_or_default(),
+        event_types: from_json(r, "event_types")?,
+        channels: from_json(r, "channels")?,
         disabled: r.i64("disabled")? != 0,
         disabled_reason: r.opt_string("disabled_reason")?,
-        headers: from_json(r.opt_string("headers")?).unwrap_or_default(),
-        metadata: object(r.opt_string("metadata")?),
+        headers: from_json(r, "headers")?.unwrap_or_default(),
+        metadata: object(r, "metadata")?,
         throttle_rate: r.opt_i64("throttle_rate")?,
-        options: from_json(r.opt_string("options")?).unwrap_or_default(),
+        options: from_json(r, "options")?.unwrap_or_default(),
         created_at: r.i64("created_at")?,
         updated_at: r.i64("updated_at")?,
     })
@@ -59,7 +81,7 @@ pub(super) fn event_type(r: &Row) -> StoreResult<EventType> {
         archived: r.i64("archived")? != 0,
         deprecated: r.i64("deprecated")? != 0,
         feature_flag: r.opt_string("feature_flag")?,
-        schemas: from_json(r.opt_string("schemas")?),
+        schemas: from_json(r, "schemas")?,
         created_at: r.i64("created_at")?,
         updated_at: r.i64("updated_at")?,
     })
@@ -72,8 +94,8 @@ pub(super) fn message(r: &Row) -> StoreResult<Message> {
         event_id: r.opt_string("event_id")?,
         event_type: r.string("event_type")?,
         payload: r.opt_string("payload")?,
-        channels: from_json(r.opt_string("channels")?),
-        tags: from_json(r.opt_string("tags")?),
+        channels: from_json(r, "channels")?,
+        tags: from_json(r, "tags")?,
         created_at: r.i64("created_at")?,
     })
 }
@@ -90,10 +112,10 @@ pub(super) fn delivery(r: &Row) -> StoreResult<Delivery> {
         app_id: r.string("d_app_id")?,
         msg_id: r.string("d_msg_id")?,
         endpoint_id: r.string("d_endpoint_id")?,
-        status: DeliveryStatus::from_i64(r.i64("d_status")?),
+        status: code(r, "d_status", DeliveryStatus::from_code)?,
         tries: r.i64("d_tries")?,
         next_attempt_at: r.opt_i64("d_next_attempt_at")?,
-        next_trigger: r.i64("d_next_trigger")?,
+        next_trigger: code(r, "d_next_trigger", Trigger::from_code)?,
         created_at: r.i64("d_created_at")?,
         updated_at: r.i64("d_updated_at")?,
     })
@@ -106,12 +128,12 @@ pub(super) fn attempt(r: &Row) -> StoreResult<Attempt> {
         msg_id: r.string("msg_id")?,
         endpoint_id: r.string("endpoint_id")?,
         url: r.string("url")?,
-        status: r.i64("status")?,
+        status: code(r, "status", AttemptStatus::from_code)?,
         status_code: r.i64("status_code")?,
         response: r.opt_string("response")?,
         duration_ms: r.i64("duration_ms")?,
         error: r.opt_string("error")?,
-        trigger_type: r.i64("trigger_type")?,
+        trigger: code(r, "trigger_type", Trigger::from_code)?,
         created_at: r.i64("created_at")?,
     })
 }

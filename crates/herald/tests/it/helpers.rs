@@ -129,7 +129,7 @@ pub async fn test_config(dir: &tempfile::TempDir) -> Config {
 
 /// An HTTP client for tests (TLS needs Herald's crypto provider installed first).
 pub fn client() -> reqwest::Client {
-    herald::dispatch::sender::install_crypto_provider();
+    herald::net::client::install_crypto_provider();
     reqwest::Client::new()
 }
 

@@ -31,7 +31,7 @@ impl Outcome {
     }
 }
 
-pub struct Sender {
+pub struct Client {
     client: reqwest::Client,
     policy: Arc<AddressPolicy>,
 }
@@ -42,7 +42,7 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-impl Sender {
+impl Client {
     /// `max_in_flight`: the most requests at once, so the most keep-alive connections worth
     /// keeping (endpoints often share a host; fewer idle ones would be closed and reopened).
     pub fn new(policy: AddressPolicy, max_in_flight: usize) -> Self {
@@ -60,7 +60,7 @@ impl Sender {
             .no_proxy()
             .build()
             .expect("HTTP client configuration is valid");
-        Sender { client, policy }
+        Client { client, policy }
     }
 
     /// POSTs `body` to `url` with `headers`, giving up after `timeout` (connect, send and read).

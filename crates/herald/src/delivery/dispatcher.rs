@@ -1,0 +1,484 @@
+//! The dispatcher: the I/O shell around the lanes (`lanes.rs`). It takes deliveries handed over
+//! at publish and claims the others (retries, resends, other nodes' work) in batches under a
+//! lease, runs each lane's requests (`attempt.rs`), carries out the circuit breaker's steps
+//! (parking, probes, unparking) in the database, and stops gracefully. It never holds a
+//! transaction across an HTTP call.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::fanout::{Handoff, Work};
+use super::lanes::{Job, Lanes, Limits, Now, Step};
+use super::pipeline::Pipeline;
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::model::{DeliveryStatus, Endpoint, Message};
+use crate::net::client::Client;
+use crate::store::{Claimed, Store, StoreError};
+
+/// How much longer than the request timeout a lease lasts.
+pub(super) const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// Most deliveries claimed in one go.
+const CLAIM_BATCH: usize = 256;
+/// How long a woken dispatcher lets publishes gather before it claims.
+const CLAIM_GATHER: Duration = Duration::from_millis(1);
+/// How long an idle dispatcher sleeps before looking at the queue again without being woken.
+const IDLE_POLL: Duration = Duration::from_millis(1000);
+/// Most claimed deliveries waiting on this node for a free slot, over all endpoints.
+const MAX_WAITING: usize = 1024;
+/// How often the circuit breaker looks at the lanes.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+/// How often leases that expired (a dead or stalled node's) are returned to the queue.
+const RECLAIM_EVERY: Duration = Duration::from_secs(1);
+/// Parked deliveries made due per statement when an endpoint answers again.
+const UNPARK_CHUNK: usize = 2000;
+/// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
+/// queued or put back).
+const MAX_EXCLUDED: usize = 500;
+
+pub struct Dispatcher {
+    pub(super) store: Store,
+    pub(super) pipeline: Pipeline,
+    pub(super) client: Client,
+    pub(super) schedule: Vec<u64>,
+    /// The request timeout of endpoints without their own.
+    pub(super) timeout: Duration,
+    /// Publishes: new work may be due.
+    wake: Arc<Notify>,
+    /// Finished requests: this node has room for more work.
+    room: Notify,
+    lanes: Mutex<Lanes<Work>>,
+    /// Where lanes run: work is also handed over from the SQLite committer's own thread.
+    runtime: tokio::runtime::Handle,
+    /// Itself, for work handed over through [`Handoff`].
+    me: Weak<Dispatcher>,
+    /// The claim loop is waiting for room: work the committer stores for want of it will be
+    /// claimed when room is made, so it need not wake the loop.
+    waiting_for_room: AtomicBool,
+    /// Every lane and unpark task, so that shutdown can wait for them.
+    tasks: TaskTracker,
+    /// Cancelled when shutdown runs out of time: requests still in flight are abandoned and
+    /// their deliveries released.
+    pub(super) cut: CancellationToken,
+}
+
+impl Job for Work {
+    fn endpoint(&self) -> &str {
+        &self.ep.id
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.ep.options.timeout_ms.map(Duration::from_millis)
+    }
+}
+
+impl Handoff for Dispatcher {
+    fn room(&self, endpoint_id: &str) -> usize {
+        self.lanes().room(endpoint_id)
+    }
+
+    fn lease_until(&self, ep: &Endpoint, now: i64) -> i64 {
+        now + (self.timeout_of(ep) + LEASE_MARGIN).as_millis() as i64
+    }
+
+    fn take(&self, work: Vec<Work>) {
+        if let Some(this) = self.me.upgrade() {
+            this.enqueue(work);
+        }
+    }
+
+    fn wake(&self) {
+        if !self.waiting_for_room.load(Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// What a claim round found.
+enum Tick {
+    /// Claimed work; `more` if a full batch came and no endpoint filled up.
+    Claimed { more: bool },
+    /// Nothing claimable is due.
+    Idle,
+    /// As much work is claimed as may wait here.
+    Full,
+}
+
+fn now() -> Now {
+    Now {
+        at: Instant::now(),
+        wall_ms: now_ms(),
+    }
+}
+
+impl Dispatcher {
+    pub fn new(store: Store, pipeline: Pipeline, cfg: &Config, wake: Arc<Notify>) -> Arc<Self> {
+        let timeout = cfg.request_timeout();
+        let max_in_flight = cfg.max_in_flight.max(1);
+        let limits = Limits {
+            max_in_flight,
+            per_endpoint: cfg.max_in_flight_per_endpoint.max(1),
+            max_waiting: MAX_WAITING,
+            lane_queue: CLAIM_BATCH,
+            default_timeout: timeout,
+        };
+        Arc::new_cyclic(|me| Dispatcher {
+            me: me.clone(),
+            store,
+            pipeline,
+            client: Client::new(
+                crate::net::guard::AddressPolicy::new(cfg.allow_targets.clone()),
+                max_in_flight,
+            ),
+            schedule: cfg.retry_schedule.clone(),
+            timeout,
+            wake,
+            room: Notify::new(),
+            lanes: Mutex::new(Lanes::new(limits)),
+            runtime: tokio::runtime::Handle::current(),
+            waiting_for_room: Default::default(),
+            tasks: TaskTracker::new(),
+            cut: CancellationToken::new(),
+        })
+    }
+
+    fn lanes(&self) -> MutexGuard<'_, Lanes<Work>> {
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn timeout_of(&self, ep: &Endpoint) -> Duration {
+        ep.options
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.timeout)
+    }
+
+    /// The claim loop: runs until `shutdown` completes (then `drain` stops the rest).
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut last_reclaim = Instant::now() - RECLAIM_EVERY;
+        let mut last_stall_check = Instant::now();
+        loop {
+            if last_reclaim.elapsed() >= RECLAIM_EVERY {
+                last_reclaim = Instant::now();
+                if let Err(e) = self.store.reclaim_expired(now_ms()).await {
+                    tracing::warn!(error = %e, "reclaiming expired leases failed");
+                }
+            }
+            if last_stall_check.elapsed() >= STALL_CHECK {
+                last_stall_check = Instant::now();
+                if let Err(e) = self.check_stalls().await {
+                    tracing::warn!(error = %e, "parking a stalled endpoint's work failed");
+                }
+            }
+            let tick = self.tick().await;
+            // Freed room matters only when work was left in the database for want of it.
+            let saturated = matches!(tick, Ok(Tick::Full)) || self.lanes().any_saturated();
+            let wait = match tick {
+                Ok(Tick::Claimed { more: true }) => Duration::ZERO,
+                Ok(Tick::Claimed { more: false }) | Ok(Tick::Full) => IDLE_POLL,
+                Ok(Tick::Idle) => match self.store.next_due().await {
+                    Ok(Some(due)) if due > now_ms() => {
+                        Duration::from_millis((due - now_ms()).min(1000) as u64)
+                    }
+                    _ => IDLE_POLL,
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "dispatch round failed");
+                    IDLE_POLL
+                }
+            };
+            if wait.is_zero() {
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => return,
+                    _ = std::future::ready(()) => {}
+                }
+            } else if saturated {
+                // Work left for want of room is claimed when room is made; a wake means other
+                // work (a resend, another node's).
+                self.waiting_for_room.store(true, Ordering::Relaxed);
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = self.room.notified() => {}
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                self.waiting_for_room.store(false, Ordering::Relaxed);
+            } else {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                // Under a stream of publishes, let a few gather so one claim takes them all.
+                tokio::time::sleep(CLAIM_GATHER).await;
+            }
+        }
+    }
+
+    /// The circuit breaker's round (see `lanes.rs`): parks newly stalled endpoints, their
+    /// queued work and backlog, and makes a few parked deliveries due as probes.
+    async fn check_stalls(&self) -> Result<(), StoreError> {
+        let t = now();
+        let steps = self.lanes().check_stalls(t);
+        for (endpoint, step) in steps {
+            match step {
+                Step::Park { until, back } => {
+                    self.pipeline.parked().park(&endpoint, t.wall_ms, until);
+                    if !back.is_empty() {
+                        self.room.notify_one();
+                        let back: Vec<Claimed> = back.into_iter().map(|w| w.claimed).collect();
+                        self.store
+                            .release_many(&back, until, DeliveryStatus::Pending)
+                            .await?;
+                    }
+                    self.store.park(&endpoint, t.wall_ms, until).await?;
+                }
+                Step::Probe { until, n } => {
+                    if self
+                        .store
+                        .unpark_some(&endpoint, until, t.wall_ms, n)
+                        .await?
+                        > 0
+                    {
+                        self.wake.notify_one();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims one batch, queues it by endpoint and starts what may start.
+    async fn tick(self: &Arc<Self>) -> Result<Tick, StoreError> {
+        let (limit, saturated) = {
+            let l = self.lanes();
+            (l.claim_limit(CLAIM_BATCH), l.saturated(MAX_EXCLUDED))
+        };
+        if limit == 0 {
+            return Ok(Tick::Full);
+        }
+        let now = now_ms();
+        let lease_until = now + (self.timeout + LEASE_MARGIN).as_millis() as i64;
+        let claimed = self
+            .store
+            .claim(now, limit as i64, lease_until, &saturated)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Tick::Idle);
+        }
+        let full_batch = claimed.len() == limit;
+        let messages = self.messages_of(&claimed).await?;
+        let mut ep_ids: Vec<&str> = claimed.iter().map(|c| c.endpoint_id.as_str()).collect();
+        ep_ids.sort_unstable();
+        ep_ids.dedup();
+        let endpoints: HashMap<String, Arc<Endpoint>> = self
+            .store
+            .endpoints_by_ids(&ep_ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id.clone(), Arc::new(e)))
+            .collect();
+        let mut skipped = Vec::new();
+        let mut orphans = Vec::new();
+        let mut work = Vec::with_capacity(claimed.len());
+        for c in claimed {
+            let (Some(msg), Some(ep)) = (messages.get(&c.msg_id), endpoints.get(&c.endpoint_id))
+            else {
+                // Its endpoint or message was deleted; the row should have gone with it.
+                orphans.push(c);
+                continue;
+            };
+            if ep.disabled {
+                skipped.push(c);
+                continue;
+            }
+            work.push(Work {
+                claimed: c,
+                msg: msg.clone(),
+                ep: ep.clone(),
+                lease_until,
+            });
+        }
+        let filled = self.enqueue(work);
+        self.store.drop_deliveries(&orphans).await?;
+        self.store
+            .release_many(&skipped, now, DeliveryStatus::Skipped)
+            .await?;
+        Ok(Tick::Claimed {
+            more: full_batch && !filled,
+        })
+    }
+
+    /// The messages of claimed deliveries: from memory when this node published them lately,
+    /// else read back.
+    async fn messages_of(
+        &self,
+        claimed: &[Claimed],
+    ) -> Result<HashMap<String, Arc<Message>>, StoreError> {
+        let mut found = HashMap::with_capacity(claimed.len());
+        let mut missing = Vec::new();
+        for c in claimed {
+            if found.contains_key(&c.msg_id) {
+                continue;
+            }
+            match self.pipeline.recent(&c.msg_id) {
+                Some(m) => {
+                    found.insert(c.msg_id.clone(), m);
+                }
+                None => missing.push(c.msg_id.as_str()),
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            for m in self.store.messages_by_ids(&missing).await? {
+                found.insert(m.id.clone(), Arc::new(m));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Queues `work` in its lanes and starts what may start; what a stalled lane (or a stopping
+    /// node) cannot take goes back to the database. Returns whether some lane filled up.
+    fn enqueue(self: &Arc<Self>, work: Vec<Work>) -> bool {
+        let e = self.lanes().enqueue(work, now());
+        for w in e.start {
+            let this = self.clone();
+            self.tasks
+                .spawn_on(async move { this.run_lane(w).await }, &self.runtime);
+        }
+        if !e.back.is_empty() {
+            let this = self.clone();
+            self.tasks.spawn_on(
+                async move {
+                    if let Err(e) = this.put_back(e.back).await {
+                        tracing::warn!(error = %e, "putting back a stalled endpoint's work failed");
+                    }
+                },
+                &self.runtime,
+            );
+        }
+        e.filled
+    }
+
+    /// Puts deliveries back, pending until the time each goes with.
+    async fn put_back(&self, back: Vec<(Work, i64)>) -> Result<(), StoreError> {
+        let mut by_time: HashMap<i64, Vec<Claimed>> = HashMap::new();
+        for (w, until) in back {
+            by_time.entry(until).or_default().push(w.claimed);
+        }
+        for (until, claimed) in by_time {
+            self.store
+                .release_many(&claimed, until, DeliveryStatus::Pending)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `job`, then the next one the lanes give its slot, while there is one.
+    async fn run_lane(self: Arc<Self>, first: Work) {
+        let mut job = first;
+        loop {
+            let started = Instant::now();
+            let succeeded = self.lease_held(&mut job).await && self.attempt(&job).await;
+            let f = self
+                .lanes()
+                .finished(&job.ep.id, succeeded, started.elapsed(), now());
+            if let Some(until) = f.unpark {
+                // The endpoint answers again: its parked work is due.
+                self.pipeline.parked().unpark(&job.ep.id);
+                let this = self.clone();
+                let endpoint = job.ep.id.clone();
+                self.tasks
+                    .spawn(async move { this.unpark(&endpoint, until).await });
+            }
+            if f.room {
+                self.room.notify_one();
+            }
+            match f.next {
+                Some(j) => job = j,
+                None => return,
+            }
+        }
+    }
+
+    /// Makes an endpoint's parked backlog due, a part at a time so that claims start on the
+    /// first part at once, and no statement holds the writer for long (SQLite) or updates a
+    /// whole backlog in one go.
+    async fn unpark(&self, endpoint: &str, until: i64) {
+        loop {
+            match self
+                .store
+                .unpark_some(endpoint, until, now_ms(), UNPARK_CHUNK)
+                .await
+            {
+                Ok(n) => {
+                    if n > 0 {
+                        self.wake.notify_one();
+                    }
+                    if (n as usize) < UNPARK_CHUNK {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // What is left becomes due at the parking's horizon.
+                    tracing::warn!(error = %e, "unparking an endpoint's deliveries failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stops this node's deliveries for shutdown. Nothing new starts; queued work goes back to
+    /// the database, due at once (another PostgreSQL node takes it now, not when its lease runs
+    /// out), and so does the parked backlog of stalled endpoints; requests in flight finish and
+    /// are recorded until `deadline`, when those left are abandoned and released. Call after the
+    /// claim loop has stopped and new deliveries are no longer handed over.
+    pub async fn drain(&self, deadline: tokio::time::Instant) {
+        let d = self.lanes().drain();
+        tracing::info!(
+            in_flight = d.in_flight,
+            released = d.queued.len(),
+            "stopping deliveries: waiting for requests in flight"
+        );
+        let queued: Vec<Claimed> = d.queued.into_iter().map(|w| w.claimed).collect();
+        if let Err(e) = self
+            .store
+            .release_many(&queued, now_ms(), DeliveryStatus::Pending)
+            .await
+        {
+            tracing::warn!(error = %e, "releasing queued deliveries failed");
+        }
+        for (endpoint, until) in d.stalled {
+            self.pipeline.parked().unpark(&endpoint);
+            self.unpark(&endpoint, until).await;
+        }
+        if let Err(e) = self.store.notify_nodes().await {
+            tracing::warn!(error = %e, "telling other nodes about released work failed");
+        }
+        self.tasks.close();
+        if tokio::time::timeout_at(deadline, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = self.lanes().in_flight(),
+                "shutdown timeout: abandoning requests still in flight"
+            );
+            self.cut.cancel();
+            // Each abandoned request releases its delivery: a statement, not a request's wait.
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+            if let Err(e) = self.store.notify_nodes().await {
+                tracing::warn!(error = %e, "telling other nodes about released work failed");
+            }
+        }
+    }
+}

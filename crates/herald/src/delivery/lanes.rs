@@ -1,0 +1,553 @@
+//! Lanes and the circuit breaker: which claimed delivery is sent when. Pure (no I/O, time is
+//! passed in); the dispatcher (`delivery/dispatch.rs`) carries out what these methods return.
+//!
+//! Claimed deliveries queue by endpoint, each endpoint a *lane* with at most `per_endpoint`
+//! requests in flight; the node has at most `max_in_flight` in flight and `max_waiting`
+//! queued. A finished request starts the next one of its lane (or of any lane the node-wide
+//! limit held back), so there is no task per delivery and a slow endpoint holds only its lane.
+//!
+//! A lane whose slots are all busy with no request finishing quickly for [`STALL`] is
+//! *stalled* (a hanging or timing-out endpoint): its queue goes back to the database and its
+//! backlog is *parked* until a horizon ([`PARK_HORIZON_MS`]) so claims neither take nor wade
+//! through it. Meanwhile *probes* try it: a few parked deliveries made due at intervals that
+//! start at its timeout and double up to [`MAX_PROBE`]. The first request that succeeds (or
+//! answers quickly) closes the breaker and everything parked is due again.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// No quick progress for this long with every slot busy: the endpoint is stalled.
+pub const STALL: Duration = Duration::from_secs(1);
+/// How long a stalled endpoint's backlog is parked for at a time. Probes, not the backlog, try
+/// it meanwhile, so this only bounds how long a node that dies leaves the backlog parked for the
+/// other nodes, and how often a long outage moves it (once per horizon).
+pub const PARK_HORIZON_MS: i64 = 10 * 60_000;
+/// Longest between probes of a stalled endpoint; it bounds how long a recovered endpoint waits.
+pub const MAX_PROBE: Duration = Duration::from_secs(60);
+/// Shortest between probes.
+pub const MIN_PROBE: Duration = Duration::from_secs(1);
+
+/// A claimed delivery as the lanes see it.
+pub trait Job {
+    /// The endpoint it goes to (its lane).
+    fn endpoint(&self) -> &str;
+    /// Its endpoint's own request timeout, if it has one.
+    fn timeout(&self) -> Option<Duration>;
+}
+
+/// The limits the lanes keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests in flight, over all endpoints.
+    pub max_in_flight: usize,
+    /// Requests in flight to one endpoint.
+    pub per_endpoint: usize,
+    /// Deliveries queued on this node, over all endpoints.
+    pub max_waiting: usize,
+    /// How far beyond its slots a healthy lane may queue (about one claim batch).
+    pub lane_queue: usize,
+    /// The request timeout of endpoints without one of their own.
+    pub default_timeout: Duration,
+}
+
+/// The time as the lanes see it: monotonic for local durations, and wall-clock milliseconds for
+/// parking horizons, which are written to the database and shared with other nodes.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub at: Instant,
+    pub wall_ms: i64,
+}
+
+struct Lane<J> {
+    in_flight: usize,
+    waiting: VecDeque<J>,
+    /// When a request of this lane last finished quickly (or the lane began).
+    last_progress: Instant,
+    stalled: bool,
+    /// While stalled: its backlog is parked until then (wall clock).
+    parked_until: i64,
+    /// While stalled: when the next probes go, and the wait before the ones after.
+    probe_at: Instant,
+    probe: Duration,
+    timeout: Duration,
+}
+
+/// Claimed work by endpoint, with the node's totals.
+pub struct Lanes<J> {
+    limits: Limits,
+    in_flight: usize,
+    waiting: usize,
+    by_endpoint: HashMap<String, Lane<J>>,
+    /// The node is stopping: nothing new starts, new work goes back.
+    draining: bool,
+}
+
+/// What [`Lanes::enqueue`] decided.
+pub struct Enqueued<J> {
+    /// Jobs to send now.
+    pub start: Vec<J>,
+    /// Jobs to put back in the database, due at the time given (their lane is stalled, or the
+    /// node is stopping).
+    pub back: Vec<(J, i64)>,
+    /// Some lane filled up (claims should not hurry back for more).
+    pub filled: bool,
+}
+
+/// What [`Lanes::finished`] decided.
+pub struct Finished<J> {
+    /// The job to send next on the freed slot.
+    pub next: Option<J>,
+    /// The endpoint answered again after a stall: make its backlog parked until then due.
+    pub unpark: Option<i64>,
+    /// There is room for a good part of a claim again.
+    pub room: bool,
+}
+
+/// A breaker's step for one endpoint, from [`Lanes::check_stalls`].
+pub enum Step<J> {
+    /// Stalled: put these queued jobs back, parked until `until`, and park its backlog too.
+    Park { until: i64, back: Vec<J> },
+    /// Stalled, with `n` slots free: make up to `n` parked deliveries due as probes.
+    Probe { until: i64, n: usize },
+}
+
+/// What [`Lanes::drain`] took out for shutdown.
+pub struct Drained<J> {
+    /// Queued jobs, to put back due at once.
+    pub queued: Vec<J>,
+    /// Stalled endpoints and until when their backlog is parked, to make it due at once.
+    pub stalled: Vec<(String, i64)>,
+    /// Requests still in flight.
+    pub in_flight: usize,
+}
+
+impl<J: Job> Lanes<J> {
+    pub fn new(limits: Limits) -> Self {
+        Lanes {
+            limits,
+            in_flight: 0,
+            waiting: 0,
+            by_endpoint: HashMap::new(),
+            draining: false,
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Most a lane may hold (in flight plus queued) before claims skip its endpoint: a stalled
+    /// one gets no queue, a healthy one about a claim batch beyond its slots.
+    fn lane_limit(&self, lane: &Lane<J>) -> usize {
+        if lane.stalled {
+            self.limits.per_endpoint
+        } else {
+            self.limits.per_endpoint + self.limits.lane_queue
+        }
+    }
+
+    /// How many new deliveries to `endpoint` may be handed to this node now.
+    pub fn room(&self, endpoint: &str) -> usize {
+        if self.draining {
+            return 0;
+        }
+        let node = self.limits.max_waiting.saturating_sub(self.waiting);
+        let lane = match self.by_endpoint.get(endpoint) {
+            Some(lane) if lane.stalled => 0,
+            Some(lane) => self
+                .lane_limit(lane)
+                .saturating_sub(lane.in_flight + lane.waiting.len()),
+            None => self.limits.per_endpoint + self.limits.lane_queue,
+        };
+        node.min(lane)
+    }
+
+    /// How many deliveries a claim may take now.
+    pub fn claim_limit(&self, batch: usize) -> usize {
+        self.limits
+            .max_waiting
+            .saturating_sub(self.waiting)
+            .min(batch)
+    }
+
+    /// Endpoints whose lanes are full (at most `max` of them): claims skip them.
+    pub fn saturated(&self, max: usize) -> Vec<String> {
+        self.by_endpoint
+            .iter()
+            .filter(|(_, lane)| lane.in_flight + lane.waiting.len() >= self.lane_limit(lane))
+            .map(|(id, _)| id.clone())
+            .take(max)
+            .collect()
+    }
+
+    /// Whether some lane is full: work may be left in the database for want of room.
+    pub fn any_saturated(&self) -> bool {
+        self.by_endpoint
+            .values()
+            .any(|lane| lane.in_flight + lane.waiting.len() >= self.lane_limit(lane))
+    }
+
+    /// Queues `jobs` in their lanes and says which start now.
+    pub fn enqueue(&mut self, jobs: Vec<J>, now: Now) -> Enqueued<J> {
+        let mut out = Enqueued {
+            start: Vec::new(),
+            back: Vec::new(),
+            filled: false,
+        };
+        if self.draining {
+            out.back = jobs.into_iter().map(|j| (j, now.wall_ms)).collect();
+            return out;
+        }
+        let mut touched = Vec::new();
+        for job in jobs {
+            let (per_endpoint, default_timeout) =
+                (self.limits.per_endpoint, self.limits.default_timeout);
+            let lane = self
+                .by_endpoint
+                .entry(job.endpoint().to_string())
+                .or_insert_with(|| Lane {
+                    in_flight: 0,
+                    waiting: VecDeque::new(),
+                    last_progress: now.at,
+                    stalled: false,
+                    parked_until: 0,
+                    probe_at: now.at,
+                    probe: Duration::ZERO,
+                    timeout: job.timeout().unwrap_or(default_timeout),
+                });
+            if lane.stalled && lane.in_flight + lane.waiting.len() >= per_endpoint {
+                let until = lane
+                    .parked_until
+                    .max(now.wall_ms + MIN_PROBE.as_millis() as i64);
+                out.back.push((job, until));
+                continue;
+            }
+            if lane.waiting.is_empty() {
+                touched.push(job.endpoint().to_string());
+            }
+            lane.waiting.push_back(job);
+            self.waiting += 1;
+        }
+        for id in touched {
+            self.start_ready(&id, &mut out.start);
+        }
+        out.filled = self.any_saturated();
+        out
+    }
+
+    /// Moves jobs of `endpoint` from its queue to in flight while both limits allow.
+    fn start_ready(&mut self, endpoint: &str, out: &mut Vec<J>) {
+        let Some(lane) = self.by_endpoint.get_mut(endpoint) else {
+            return;
+        };
+        while lane.in_flight < self.limits.per_endpoint
+            && self.in_flight < self.limits.max_in_flight
+        {
+            let Some(job) = lane.waiting.pop_front() else {
+                break;
+            };
+            lane.in_flight += 1;
+            self.in_flight += 1;
+            self.waiting -= 1;
+            out.push(job);
+        }
+    }
+
+    /// A job of any lane that may start (the node-wide limit was what held them back).
+    fn start_any(&mut self) -> Option<J> {
+        if self.waiting == 0 || self.in_flight >= self.limits.max_in_flight {
+            return None;
+        }
+        let id = self
+            .by_endpoint
+            .iter()
+            .find(|(_, l)| l.in_flight < self.limits.per_endpoint && !l.waiting.is_empty())
+            .map(|(id, _)| id.clone())?;
+        let lane = self.by_endpoint.get_mut(&id)?;
+        let job = lane.waiting.pop_front()?;
+        lane.in_flight += 1;
+        self.in_flight += 1;
+        self.waiting -= 1;
+        Some(job)
+    }
+
+    /// A request to `endpoint` that took `took` finished (`succeeded`: with a 2xx).
+    pub fn finished(
+        &mut self,
+        endpoint: &str,
+        succeeded: bool,
+        took: Duration,
+        now: Now,
+    ) -> Finished<J> {
+        let mut out = Finished {
+            next: None,
+            unpark: None,
+            room: false,
+        };
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let max_waiting = self.limits.max_waiting;
+        if let Some(lane) = self.by_endpoint.get_mut(endpoint) {
+            lane.in_flight = lane.in_flight.saturating_sub(1);
+            let held = lane.in_flight + lane.waiting.len();
+            if succeeded || took < STALL {
+                lane.last_progress = now.at;
+                if lane.stalled {
+                    lane.stalled = false;
+                    out.unpark = Some(lane.parked_until);
+                }
+            }
+            let limit = if lane.stalled {
+                self.limits.per_endpoint
+            } else {
+                self.limits.per_endpoint + self.limits.lane_queue
+            };
+            // Room for a good part of a batch again: claim more.
+            out.room = held + 1 == limit / 2 || held == 0;
+            // A stalled lane is kept while its work is parked: requests that time out do not
+            // end its parking (see `check_stalls`).
+            if held == 0 && !lane.stalled {
+                self.by_endpoint.remove(endpoint);
+            }
+        }
+        out.room |= self.waiting + 1 == max_waiting / 2;
+        if self.draining {
+            return out;
+        }
+        let mut next = Vec::new();
+        self.start_ready(endpoint, &mut next);
+        out.next = next.pop().or_else(|| self.start_any());
+        out
+    }
+
+    /// The circuit breaker's round: stalls newly hung lanes (their queue goes back, their
+    /// backlog is parked), parks still-hung ones again at their horizon, sends probes to
+    /// stalled ones with free slots, and forgets stalled lanes gone idle past their horizon.
+    pub fn check_stalls(&mut self, now: Now) -> Vec<(String, Step<J>)> {
+        let mut steps = Vec::new();
+        let cap = self.limits.per_endpoint;
+        let mut released = 0;
+        for (id, lane) in self.by_endpoint.iter_mut() {
+            let hung = lane.in_flight >= cap && now.at.duration_since(lane.last_progress) >= STALL;
+            if hung && (!lane.stalled || now.wall_ms >= lane.parked_until) {
+                if !lane.stalled {
+                    lane.stalled = true;
+                    lane.probe = lane.timeout.clamp(MIN_PROBE, MAX_PROBE);
+                    lane.probe_at = now.at + lane.probe;
+                }
+                lane.parked_until = now.wall_ms + PARK_HORIZON_MS;
+                released += lane.waiting.len();
+                let back = lane.waiting.drain(..).collect();
+                steps.push((
+                    id.clone(),
+                    Step::Park {
+                        until: lane.parked_until,
+                        back,
+                    },
+                ));
+            } else if lane.stalled && now.at >= lane.probe_at && lane.in_flight < cap {
+                steps.push((
+                    id.clone(),
+                    Step::Probe {
+                        until: lane.parked_until,
+                        n: cap - lane.in_flight,
+                    },
+                ));
+                lane.probe = (lane.probe * 2).clamp(MIN_PROBE, MAX_PROBE);
+                lane.probe_at = now.at + lane.probe;
+            }
+        }
+        self.waiting -= released;
+        self.by_endpoint.retain(|_, lane| {
+            !(lane.stalled
+                && lane.in_flight + lane.waiting.len() == 0
+                && now.wall_ms >= lane.parked_until)
+        });
+        steps
+    }
+
+    /// Stops the lanes for shutdown: nothing starts from now on, and what was queued is taken
+    /// out to go back to the database.
+    pub fn drain(&mut self) -> Drained<J> {
+        self.draining = true;
+        let mut out = Drained {
+            queued: Vec::new(),
+            stalled: Vec::new(),
+            in_flight: self.in_flight,
+        };
+        for (id, lane) in self.by_endpoint.iter_mut() {
+            out.queued.extend(lane.waiting.drain(..));
+            if lane.stalled {
+                out.stalled.push((id.clone(), lane.parked_until));
+            }
+        }
+        self.waiting = 0;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct T(&'static str, u32);
+
+    impl Job for T {
+        fn endpoint(&self) -> &str {
+            self.0
+        }
+        fn timeout(&self) -> Option<Duration> {
+            None
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        max_in_flight: 4,
+        per_endpoint: 2,
+        max_waiting: 10,
+        lane_queue: 3,
+        default_timeout: Duration::from_secs(15),
+    };
+
+    fn clock() -> impl FnMut(u64) -> Now {
+        let start = Instant::now();
+        move |ms| Now {
+            at: start + Duration::from_millis(ms),
+            wall_ms: 1_000_000 + ms as i64,
+        }
+    }
+
+    fn jobs(ep: &'static str, n: u32) -> Vec<T> {
+        (0..n).map(|i| T(ep, i)).collect()
+    }
+
+    #[test]
+    fn lanes_start_within_their_slots_and_the_node_limit() {
+        let mut t = clock();
+        let mut l = Lanes::new(LIMITS);
+        let e = l.enqueue(jobs("a", 4), t(0));
+        assert_eq!(
+            e.start,
+            vec![T("a", 0), T("a", 1)],
+            "two slots per endpoint"
+        );
+        let e = l.enqueue(jobs("b", 3), t(0));
+        assert_eq!(e.start.len(), 2, "b gets its two slots: four in flight");
+        let e = l.enqueue(jobs("c", 1), t(0));
+        assert!(e.start.is_empty(), "the node-wide limit holds c back");
+        // A finished request of a starts a's next one.
+        let f = l.finished("a", true, Duration::from_millis(5), t(10));
+        assert_eq!(f.next, Some(T("a", 2)));
+        let f = l.finished("a", true, Duration::from_millis(5), t(10));
+        assert_eq!(f.next, Some(T("a", 3)));
+        // a's queue is empty: its freed slot goes to c, which the node-wide limit held back
+        // (b's slots are full).
+        let f = l.finished("a", true, Duration::from_millis(5), t(10));
+        assert_eq!(f.next, Some(T("c", 0)));
+    }
+
+    #[test]
+    fn a_full_lane_is_saturated_and_gets_no_room() {
+        let mut t = clock();
+        let mut l = Lanes::new(LIMITS);
+        assert_eq!(l.room("a"), 5, "slots plus a lane queue for a new endpoint");
+        let e = l.enqueue(jobs("a", 5), t(0));
+        assert!(e.filled);
+        assert_eq!(l.room("a"), 0);
+        assert_eq!(l.saturated(10), vec!["a".to_string()]);
+        assert!(l.any_saturated());
+        assert_eq!(l.claim_limit(256), 7, "ten may wait, three do");
+    }
+
+    #[test]
+    fn a_hung_lane_stalls_parks_its_queue_and_is_probed() {
+        let mut t = clock();
+        let mut l = Lanes::new(LIMITS);
+        l.enqueue(jobs("a", 5), t(0));
+        // Every slot busy, nothing finished: not stalled before a second...
+        assert!(l.check_stalls(t(999)).is_empty());
+        // ...stalled after: the queue goes back, parked.
+        let steps = l.check_stalls(t(1000));
+        let [(ep, Step::Park { until, back })] = steps.as_slice() else {
+            panic!("one park step");
+        };
+        assert_eq!(ep, "a");
+        assert_eq!(*until, t(1000).wall_ms + PARK_HORIZON_MS);
+        assert_eq!(back.len(), 3);
+        assert_eq!(l.room("a"), 0, "a stalled lane takes nothing new");
+        // New work for it goes back at once.
+        let e = l.enqueue(jobs("a", 1), t(1100));
+        assert_eq!(e.back.len(), 1);
+        // A timed-out request frees a slot without closing the breaker.
+        let f = l.finished("a", false, Duration::from_secs(15), t(16_000));
+        assert_eq!((f.next, f.unpark), (None, None));
+        // Probes go once the wait (its timeout, 15 s) has passed, into the free slots.
+        let steps = l.check_stalls(t(16_000));
+        assert!(matches!(steps.as_slice(), [(_, Step::Probe { n: 1, .. })]));
+        // The next probes wait twice as long.
+        assert!(l.check_stalls(t(30_000)).is_empty());
+        assert!(!l.check_stalls(t(46_100)).is_empty());
+    }
+
+    #[test]
+    fn the_first_quick_answer_closes_the_breaker() {
+        let mut t = clock();
+        let mut l = Lanes::new(LIMITS);
+        l.enqueue(jobs("a", 2), t(0));
+        let steps = l.check_stalls(t(1500));
+        let until = match steps.as_slice() {
+            [(_, Step::Park { until, .. })] => *until,
+            _ => panic!("parked"),
+        };
+        let f = l.finished("a", true, Duration::from_secs(3), t(3000));
+        assert_eq!(f.unpark, Some(until), "its backlog is due again");
+        assert_eq!(l.room("a"), 4, "and it takes new work");
+    }
+
+    #[test]
+    fn an_idle_stalled_lane_is_forgotten_at_its_horizon() {
+        let mut t = clock();
+        let mut l = Lanes::new(LIMITS);
+        l.enqueue(jobs("a", 2), t(0));
+        l.check_stalls(t(1000));
+        l.finished("a", false, Duration::from_secs(15), t(15_000));
+        l.finished("a", false, Duration::from_secs(15), t(15_000));
+        assert_eq!(l.room("a"), 0, "kept while parked");
+        let horizon = 1000 + PARK_HORIZON_MS as u64;
+        l.check_stalls(t(horizon));
+        assert_eq!(l.room("a"), 5, "forgotten: claims find out afresh");
+    }
+
+    #[test]
+    fn a_lane_still_hung_at_its_horizon_is_parked_again() {
+        let mut t = clock();
+        let mut l = Lanes::new(LIMITS);
+        l.enqueue(jobs("a", 2), t(0));
+        l.check_stalls(t(1000));
+        let later = 1000 + PARK_HORIZON_MS as u64;
+        let steps = l.check_stalls(t(later));
+        assert!(matches!(steps.as_slice(), [(_, Step::Park { .. })]));
+    }
+
+    #[test]
+    fn draining_takes_the_queue_and_starts_nothing() {
+        let mut t = clock();
+        let mut l = Lanes::new(LIMITS);
+        l.enqueue(jobs("a", 4), t(0));
+        l.enqueue(jobs("b", 2), t(0));
+        l.check_stalls(t(2000));
+        let d = l.drain();
+        assert_eq!(d.in_flight, 4);
+        assert!(
+            d.queued.is_empty(),
+            "a stalled lane's queue went back at its park"
+        );
+        assert_eq!(d.stalled.len(), 2);
+        let f = l.finished("a", true, Duration::from_millis(1), t(2100));
+        assert!(f.next.is_none());
+        assert_eq!(l.room("c"), 0);
+        let e = l.enqueue(jobs("c", 1), t(2100));
+        assert_eq!(e.back.len(), 1);
+        assert!(e.start.is_empty());
+    }
+}

@@ -1,0 +1,26 @@
+//! The delivery pipeline: from a publish to an attempt row.
+//!
+//! - [`commit`]: the group committer engine (batch in, one transaction, answer each caller),
+//!   generic over what is written; [`writes`]: what the pipeline writes through it (publishes,
+//!   finished attempts, idempotency keys) and how a batch of it is applied.
+//! - [`fanout`]: a publish's deliveries, and which this node takes at once (the hand-off);
+//!   [`recent`]: the messages published here lately, so they need not be read back.
+//! - [`pipeline`]: the handle the API and the dispatcher use.
+//! - [`lanes`]: pure state machines: the per-endpoint lanes and the circuit breaker.
+//! - [`dispatcher`]: the I/O shell around the lanes: claims, lanes' tasks, the breaker's steps,
+//!   shutdown; [`attempt`]: one attempt (render, send, classify, record); [`schedule`]: the
+//!   retry schedule.
+
+mod attempt;
+pub mod commit;
+pub mod dispatcher;
+pub mod fanout;
+pub mod lanes;
+pub mod pipeline;
+mod recent;
+pub mod schedule;
+pub mod writes;
+
+pub use dispatcher::Dispatcher;
+pub use fanout::{Handoff, Work};
+pub use pipeline::Pipeline;

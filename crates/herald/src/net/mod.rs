@@ -1,0 +1,5 @@
+//! Outbound HTTP: the client deliveries are sent with ([`client`]) and the SSRF guard both it and
+//! the API (at endpoint creation) apply ([`guard`]).
+
+pub mod client;
+pub mod guard;
