@@ -74,8 +74,10 @@ impl<W: Batched> Committer<W> {
     ) -> StoreResult<(Self, Option<tokio::task::JoinHandle<()>>)> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let task = if own_thread {
+            // Timers only (the retry's sleep): without an I/O driver, the thread sleeps on a
+            // condition variable between batches, as cheap to wake as a parked thread.
             let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_time()
                 .build()
                 .map_err(StoreError::Thread)?;
             std::thread::Builder::new()

@@ -19,7 +19,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use super::db::{Arg, Db, Sql, Tx, marks};
+use super::lite;
 use super::rows::to_json;
+use super::sql::Val;
 use super::{NextStep, StoreError, StoreResult};
 use crate::model::{Attempt, DeliveryStatus, Message};
 
@@ -152,74 +154,91 @@ pub struct Written {
     pub stored: Option<HashSet<String>>,
 }
 
-fn message_values(m: &Message) -> Vec<Arg> {
-    vec![
-        Arg::from(&m.id),
-        Arg::from(&m.app_id),
-        Arg::from(&m.event_id),
-        Arg::from(&m.event_type),
-        Arg::from(&m.payload),
-        Arg::from(m.channels.as_ref().map(to_json)),
-        Arg::from(m.tags.as_ref().map(to_json)),
-        Arg::from(m.created_at),
+fn message_values(m: &Message) -> [Val<'_>; 8] {
+    [
+        Val::from(&m.id),
+        Val::from(&m.app_id),
+        Val::from(&m.event_id),
+        Val::from(&m.event_type),
+        Val::from(&m.payload),
+        Val::Text(None),
+        Val::Text(None),
+        Val::from(m.created_at),
     ]
+}
+
+/// A message's channels and tags, as the JSON its columns hold (made for the row, so not
+/// borrowed like the other values).
+fn message_json(m: &Message) -> [Option<String>; 2] {
+    [
+        m.channels.as_ref().map(to_json),
+        m.tags.as_ref().map(to_json),
+    ]
+}
+
+/// The values of a message row with its JSON columns filled in from `json`.
+fn message_row<'a>(m: &'a Message, json: &'a [Option<String>; 2]) -> [Val<'a>; 8] {
+    let mut v = message_values(m);
+    v[5] = Val::from(&json[0]);
+    v[6] = Val::from(&json[1]);
+    v
 }
 
 /// The eventId row of a message that has one.
-fn event_id_values(m: &Message) -> Option<Vec<Arg>> {
+fn event_id_values(m: &Message) -> Option<[Val<'_>; 4]> {
     let eid = m.event_id.as_ref()?;
-    Some(vec![
-        Arg::from(&m.app_id),
-        Arg::from(eid),
-        Arg::from(&m.id),
-        Arg::from(m.created_at),
+    Some([
+        Val::from(&m.app_id),
+        Val::from(eid),
+        Val::from(&m.id),
+        Val::from(m.created_at),
     ])
 }
 
-fn delivery_values(d: &NewDelivery) -> Vec<Arg> {
-    vec![
-        Arg::from(&d.id),
-        Arg::from(&d.app_id),
-        Arg::from(&d.msg_id),
-        Arg::from(&d.endpoint_id),
-        Arg::from(d.status.code()),
-        Arg::from(d.next_attempt_at),
-        Arg::from(d.lease_until),
-        Arg::from(d.lease_token),
-        Arg::from(d.created_at),
-        Arg::from(d.created_at),
+fn delivery_values(d: &NewDelivery) -> [Val<'_>; 10] {
+    [
+        Val::from(&d.id),
+        Val::from(&d.app_id),
+        Val::from(&d.msg_id),
+        Val::from(&d.endpoint_id),
+        Val::from(d.status.code()),
+        Val::from(d.next_attempt_at),
+        Val::from(d.lease_until),
+        Val::from(d.lease_token),
+        Val::from(d.created_at),
+        Val::from(d.created_at),
     ]
 }
 
-fn attempt_values(a: &Attempt) -> Vec<Arg> {
-    vec![
-        Arg::from(&a.id),
-        Arg::from(&a.app_id),
-        Arg::from(&a.msg_id),
-        Arg::from(&a.endpoint_id),
-        Arg::from(&a.url),
-        Arg::from(a.status.code()),
-        Arg::from(a.status_code),
-        Arg::from(&a.response),
-        Arg::from(a.duration_ms),
-        Arg::from(&a.error),
-        Arg::from(a.trigger.code()),
-        Arg::from(a.created_at),
+fn attempt_values(a: &Attempt) -> [Val<'_>; 12] {
+    [
+        Val::from(&a.id),
+        Val::from(&a.app_id),
+        Val::from(&a.msg_id),
+        Val::from(&a.endpoint_id),
+        Val::from(&a.url),
+        Val::from(a.status.code()),
+        Val::from(a.status_code),
+        Val::from(&a.response),
+        Val::from(a.duration_ms),
+        Val::from(&a.error),
+        Val::from(a.trigger.code()),
+        Val::from(a.created_at),
     ]
 }
 
 /// A finished delivery's next state: `(id, lease token, status, next attempt)`.
-fn state_values(f: &Finished) -> Vec<Arg> {
+fn state_values(f: &Finished) -> [Val<'_>; 4] {
     let (status, next_at) = match f.next {
         NextStep::Delivered => (DeliveryStatus::Success, None),
         NextStep::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
         NextStep::Failed => (DeliveryStatus::Failed, None),
     };
-    vec![
-        Arg::from(&f.delivery_id),
-        Arg::from(f.lease_token),
-        Arg::from(status.code()),
-        Arg::from(next_at),
+    [
+        Val::from(&f.delivery_id),
+        Val::from(f.lease_token),
+        Val::from(status.code()),
+        Val::from(next_at),
     ]
 }
 
@@ -325,7 +344,7 @@ fn pg_statement() -> &'static str {
 }
 
 /// Rows as one array per column.
-fn columns(types: &[Ty], rows: impl Iterator<Item = Vec<Arg>>) -> StoreResult<Vec<Arg>> {
+fn columns<'a>(types: &[Ty], rows: impl Iterator<Item = Vec<Val<'a>>>) -> StoreResult<Vec<Arg>> {
     let mut cols: Vec<Arg> = types
         .iter()
         .map(|t| match t {
@@ -339,8 +358,8 @@ fn columns(types: &[Ty], rows: impl Iterator<Item = Vec<Arg>>) -> StoreResult<Ve
         }
         for (col, v) in cols.iter_mut().zip(row) {
             match (col, v) {
-                (Arg::Texts(a), Arg::Text(v)) => a.push(v),
-                (Arg::Ints(a), Arg::Int(v)) => a.push(v),
+                (Arg::Texts(a), Val::Text(v)) => a.push(v.map(str::to_string)),
+                (Arg::Ints(a), Val::Int(v)) => a.push(v),
                 _ => return Err(StoreError::Corrupt("batch value of the wrong type".into())),
             }
         }
@@ -364,7 +383,8 @@ pub(super) async fn write(
     }
 }
 
-/// SQLite: each row is one run of a cached prepared statement, in the batch's transaction.
+/// SQLite: each row is one run of a cached prepared statement, in the batch's transaction,
+/// its values bound where they are.
 async fn write_sqlite(
     t: &mut Tx,
     rows: &Rows,
@@ -381,52 +401,53 @@ async fn write_sqlite(
             ATTEMPTS.insert_one(),
         ]
     });
+    let conn = t
+        .sqlite()
+        .ok_or_else(|| StoreError::Corrupt("a SQLite batch on another backend".into()))?;
     let mut refused = HashSet::new();
     for m in &rows.messages {
-        let Some(mut args) = event_id_values(m) else {
+        let Some(ev) = event_id_values(m) else {
             continue;
         };
-        args.push(Arg::from(window_start));
-        let claimed = t
-            .all(Sql {
-                text: claim.clone(),
-                args,
-            })
-            .await?;
-        if claimed.is_empty() {
+        let mut claim = conn.prepare_cached(claim)?;
+        let mut found = claim.query(rusqlite::params_from_iter(
+            ev.iter().chain(&[Val::from(window_start)]),
+        ))?;
+        if found.next()?.is_none() {
             refused.insert(m.id.clone());
         }
     }
-    let runs: Vec<Vec<Arg>> = rows
-        .messages
-        .iter()
-        .filter(|m| !refused.contains(&m.id))
-        .map(|m| message_values(m))
-        .collect();
-    t.exec_each(messages, &runs).await?;
-    let runs: Vec<Vec<Arg>> = rows
-        .deliveries
-        .iter()
-        .filter(|d| !refused.contains(&d.msg_id))
-        .map(delivery_values)
-        .collect();
-    t.exec_each(deliveries, &runs).await?;
-    let runs: Vec<Vec<Arg>> = rows
-        .finished
-        .iter()
-        .map(|f| attempt_values(&f.attempt))
-        .collect();
-    t.exec_each(attempts, &runs).await?;
-    let runs: Vec<Vec<Arg>> = rows
-        .finished
-        .iter()
-        .map(|f| {
-            let mut v = state_values(f);
-            v.push(Arg::from(now));
-            v
-        })
-        .collect();
-    let counts = t.exec_each(SET_STATE, &runs).await?;
+    let json: Vec<[Option<String>; 2]> = rows.messages.iter().map(|m| message_json(m)).collect();
+    lite::exec_rows(
+        conn,
+        messages,
+        rows.messages
+            .iter()
+            .zip(&json)
+            .filter(|(m, _)| !refused.contains(&m.id))
+            .map(|(m, j)| message_row(m, j)),
+    )?;
+    lite::exec_rows(
+        conn,
+        deliveries,
+        rows.deliveries
+            .iter()
+            .filter(|d| !refused.contains(&d.msg_id))
+            .map(delivery_values),
+    )?;
+    lite::exec_rows(
+        conn,
+        attempts,
+        rows.finished.iter().map(|f| attempt_values(&f.attempt)),
+    )?;
+    let counts = lite::exec_rows(
+        conn,
+        SET_STATE,
+        rows.finished.iter().map(|f| {
+            let [id, token, status, next_at] = state_values(f);
+            [id, token, status, next_at, Val::from(now)]
+        }),
+    )?;
     let finished = rows
         .finished
         .iter()
@@ -470,10 +491,11 @@ async fn write_pg(
         .filter(|m| m.event_id.is_some())
         .collect();
     let attempts = rows.finished.iter().map(|f| {
-        let mut v = attempt_values(&f.attempt);
-        v.push(Arg::from(&f.delivery_id));
+        let mut v = attempt_values(&f.attempt).to_vec();
+        v.push(Val::from(&f.delivery_id));
         v
     });
+    let json: Vec<[Option<String>; 2]> = rows.messages.iter().map(|m| message_json(m)).collect();
     let mut attempt_types = ATTEMPTS.types();
     attempt_types.push(Text);
     let mut args = vec![
@@ -483,19 +505,27 @@ async fn write_pg(
     ];
     args.extend(columns(
         &EVENT_IDS.types(),
-        with_event_ids.iter().filter_map(|m| event_id_values(m)),
+        with_event_ids
+            .iter()
+            .filter_map(|m| event_id_values(m).map(|v| v.to_vec())),
     )?);
     args.push(Arg::from(window_start));
     args.extend(columns(
         &MESSAGES.types(),
-        rows.messages.iter().map(|m| message_values(m)),
+        rows.messages
+            .iter()
+            .zip(&json)
+            .map(|(m, j)| message_row(m, j).to_vec()),
     )?);
     args.extend(columns(
         &DELIVERIES.types(),
-        rows.deliveries.iter().map(delivery_values),
+        rows.deliveries.iter().map(|d| delivery_values(d).to_vec()),
     )?);
     args.push(Arg::from(now));
-    args.extend(columns(STATE, rows.finished.iter().map(state_values))?);
+    args.extend(columns(
+        STATE,
+        rows.finished.iter().map(|f| state_values(f).to_vec()),
+    )?);
     args.extend(columns(&attempt_types, attempts)?);
     args.push(Arg::from(notify.unwrap_or_default()));
     args.push(Arg::from(notify.is_some()));

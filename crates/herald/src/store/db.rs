@@ -219,23 +219,11 @@ impl Tx {
         })
     }
 
-    /// Runs the statement `text` once per set of arguments in `runs`; returns the rows each run
-    /// changed. On SQLite the statement is prepared once; a multi-row statement would be parsed
-    /// anew for every batch size, and there is no round trip to save.
-    pub async fn exec_each(&mut self, text: &str, runs: &[Vec<Arg>]) -> StoreResult<Vec<u64>> {
+    /// The SQLite connection of a SQLite transaction (a batch binds its rows on it directly).
+    pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
         match self {
-            Tx::Sqlite(t) => lite::exec_each(t.conn(), text, runs),
-            Tx::Pg(_) => {
-                let mut out = Vec::with_capacity(runs.len());
-                for args in runs {
-                    let sql = Sql {
-                        text: text.to_string(),
-                        args: args.clone(),
-                    };
-                    out.push(self.exec(sql).await?);
-                }
-                Ok(out)
-            }
+            Tx::Sqlite(t) => Some(t.conn()),
+            Tx::Pg(_) => None,
         }
     }
 

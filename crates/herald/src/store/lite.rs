@@ -14,7 +14,7 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql, params_from_iter};
 use tokio::sync::OwnedMutexGuard;
 
-use super::sql::{Arg, Sql};
+use super::sql::{Arg, Sql, Val};
 use super::{StoreError, StoreResult};
 
 /// Idle read connections kept open.
@@ -188,18 +188,31 @@ impl ToSql for Arg {
     }
 }
 
+impl ToSql for Val<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Val::Text(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Val::Int(Some(i)) => ToSqlOutput::Owned(Value::Integer(i)),
+            Val::Text(None) | Val::Int(None) => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
+/// Runs one statement once per row of borrowed values; returns the rows each run changed.
+pub(super) fn exec_rows<'a, const N: usize>(
+    conn: &Connection,
+    text: &str,
+    runs: impl Iterator<Item = [Val<'a>; N]>,
+) -> StoreResult<Vec<u64>> {
+    let mut st = conn.prepare_cached(text)?;
+    runs.map(|vals| Ok(st.execute(params_from_iter(vals.iter()))? as u64))
+        .collect()
+}
+
 /// Runs a statement; returns the rows it changed.
 pub(super) fn exec(conn: &Connection, sql: &Sql) -> StoreResult<u64> {
     let mut st = conn.prepare_cached(&sql.text)?;
     Ok(st.execute(params_from_iter(sql.args.iter()))? as u64)
-}
-
-/// Runs one statement once per set of arguments; returns the rows each run changed.
-pub(super) fn exec_each(conn: &Connection, text: &str, runs: &[Vec<Arg>]) -> StoreResult<Vec<u64>> {
-    let mut st = conn.prepare_cached(text)?;
-    runs.iter()
-        .map(|args| Ok(st.execute(params_from_iter(args.iter()))? as u64))
-        .collect()
 }
 
 /// Runs a query (or a write with `RETURNING`) and reads every row.

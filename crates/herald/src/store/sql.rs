@@ -64,6 +64,46 @@ impl From<&[u8]> for Arg {
     }
 }
 
+/// A value borrowed from a row for binding: a batch's rows are bound where they are, without
+/// copying each field into an [`Arg`] first (SQLite binds them as they are; PostgreSQL copies
+/// them once, into its column arrays).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Val<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+}
+
+impl<'a> From<&'a str> for Val<'a> {
+    fn from(v: &'a str) -> Self {
+        Val::Text(Some(v))
+    }
+}
+impl<'a> From<&'a String> for Val<'a> {
+    fn from(v: &'a String) -> Self {
+        Val::Text(Some(v))
+    }
+}
+impl<'a> From<&'a Option<String>> for Val<'a> {
+    fn from(v: &'a Option<String>) -> Self {
+        Val::Text(v.as_deref())
+    }
+}
+impl<'a> From<Option<&'a str>> for Val<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Val::Text(v)
+    }
+}
+impl From<i64> for Val<'_> {
+    fn from(v: i64) -> Self {
+        Val::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Val<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Val::Int(v)
+    }
+}
+
 /// SQL text plus its bound values, in order.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Sql {
