@@ -79,8 +79,8 @@ impl Verifier {
             }
         };
         let payload = field("payload")?;
-        let signature = field("signature")
-            .map_err(|_| Error::BadBody("no `signature` field".into()))?;
+        let signature =
+            field("signature").map_err(|_| Error::BadBody("no `signature` field".into()))?;
         let tag = hex_tag("signature field", &signature)?;
         if !check_hmac(&self.secrets, payload.as_bytes(), &tag) {
             return Err(Error::SignatureMismatch);

@@ -85,7 +85,10 @@ impl Key {
 
     /// An HMAC key from raw bytes.
     pub fn hmac(bytes: &[u8]) -> Key {
-        Key(Kind::Hmac(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes)))
+        Key(Kind::Hmac(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            bytes,
+        )))
     }
 
     /// The `whpk_` public key of an ed25519 key; `None` for HMAC secrets.
@@ -170,7 +173,10 @@ pub(crate) fn hex_tag(name: &str, received: &str) -> Result<Vec<u8>, Error> {
     if tag.len() != 32 {
         return Err(Error::BadHeader {
             name: name.into(),
-            reason: format!("a SHA-256 digest is 64 hex digits, this is {}", received.trim().len()),
+            reason: format!(
+                "a SHA-256 digest is 64 hex digits, this is {}",
+                received.trim().len()
+            ),
         });
     }
     Ok(tag)

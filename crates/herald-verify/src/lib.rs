@@ -88,7 +88,9 @@ impl FromStr for Format {
             .into_iter()
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown format {s:?}: use standard, envelope, payload-string or hmac-header")
+                format!(
+                    "unknown format {s:?}: use standard, envelope, payload-string or hmac-header"
+                )
             })
     }
 }
@@ -144,7 +146,9 @@ impl Verifier {
             ),
             Format::PayloadString => Inner::PayloadString(
                 rest.iter()
-                    .fold(payload_string::Verifier::new(first), |v, s| v.with_secret(s)),
+                    .fold(payload_string::Verifier::new(first), |v, s| {
+                        v.with_secret(s)
+                    }),
             ),
             Format::HmacHeader => Inner::HmacHeader(
                 rest.iter()

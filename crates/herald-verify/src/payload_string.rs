@@ -23,11 +23,7 @@ pub const HEADER: &str = "X-WEBHOOK-SIGNATURE";
 
 /// The request body: `{"payload":"..."}`.
 pub fn body(payload: &str) -> Vec<u8> {
-    format!(
-        "{{\"payload\":{}}}",
-        Value::String(payload.to_string())
-    )
-    .into_bytes()
+    format!("{{\"payload\":{}}}", Value::String(payload.to_string())).into_bytes()
 }
 
 /// The header's value: hex HMAC-SHA256 of the payload string.
@@ -57,7 +53,8 @@ impl Verifier {
     /// Verifies a request; returns the payload string.
     pub fn verify(&self, headers: &[(&str, &str)], body: &[u8]) -> Result<String, Error> {
         let payload = payload_of(body)?;
-        let sig = find_header(headers, HEADER).ok_or_else(|| Error::MissingHeader(HEADER.into()))?;
+        let sig =
+            find_header(headers, HEADER).ok_or_else(|| Error::MissingHeader(HEADER.into()))?;
         let tag = hex_tag(HEADER, sig)?;
         if !check_hmac(&self.secrets, payload.as_bytes(), &tag) {
             return Err(Error::SignatureMismatch);
@@ -68,8 +65,8 @@ impl Verifier {
 
 /// The payload string of a payload-string body, unverified.
 pub fn payload_of(body: &[u8]) -> Result<String, Error> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::BadBody(format!("not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| Error::BadBody(format!("not JSON: {e}")))?;
     match v.get("payload") {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(Error::BadBody("`payload` is not a string".into())),

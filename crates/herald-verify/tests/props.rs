@@ -4,7 +4,8 @@
 use herald_verify::{Format, Verifier, envelope, hmac_header, payload_string, standard};
 use proptest::prelude::*;
 
-const SK: &str = "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==";
+const SK: &str =
+    "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==";
 
 fn whsec(bytes: &[u8]) -> String {
     use base64::Engine;

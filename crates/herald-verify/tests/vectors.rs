@@ -11,9 +11,11 @@ const TS: i64 = 1614265330;
 const BODY: &[u8] = br#"{"test": 2432232314}"#;
 const V1: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 
-const SK: &str = "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==";
+const SK: &str =
+    "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==";
 const PK: &str = "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=";
-const V1A: &str = "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==";
+const V1A: &str =
+    "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==";
 
 fn headers(sig: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -68,7 +70,12 @@ fn svix_header_names_are_accepted() {
         ("Svix-Timestamp", "1614265330"),
         ("Svix-Signature", V1),
     ];
-    assert!(Verifier::new(SECRET).unwrap().verify_at(&h, BODY, TS).is_ok());
+    assert!(
+        Verifier::new(SECRET)
+            .unwrap()
+            .verify_at(&h, BODY, TS)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -148,7 +155,10 @@ fn refusals_say_why() {
             found: "v1".into()
         }
     );
-    assert!(matches!(Verifier::new("whsec_!!!"), Err(Error::BadSecret(_))));
+    assert!(matches!(
+        Verifier::new("whsec_!!!"),
+        Err(Error::BadSecret(_))
+    ));
     assert!(matches!(Key::parse("whsk_AAAA"), Err(Error::BadSecret(_))));
     // A seed with somebody else's public key.
     let forged = "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbcAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
@@ -174,7 +184,13 @@ fn github_vector() {
         .header("X-Hub-Signature-256")
         .prefix("sha256=");
     assert!(v.verify_value(&sig, b"Hello, World!").is_ok());
-    assert!(v.verify_value(&sig.to_uppercase().replace("SHA256=", "sha256="), b"Hello, World!").is_ok());
+    assert!(
+        v.verify_value(
+            &sig.to_uppercase().replace("SHA256=", "sha256="),
+            b"Hello, World!"
+        )
+        .is_ok()
+    );
     assert!(matches!(
         v.verify_value(&sig[7..], b"Hello, World!"),
         Err(Error::BadHeader { .. })
