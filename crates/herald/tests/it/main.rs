@@ -29,6 +29,7 @@ macro_rules! backend_tests {
 }
 
 mod api;
+mod cli;
 mod crash;
 mod deletion;
 mod delivery;
