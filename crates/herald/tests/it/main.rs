@@ -33,6 +33,7 @@ mod cli;
 mod crash;
 mod deletion;
 mod delivery;
+mod examples;
 mod formats;
 mod helpers;
 mod idempotency;
