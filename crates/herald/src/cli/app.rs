@@ -31,9 +31,15 @@ pub enum AppCmd {
     /// List applications.
     List(ListOpts),
     /// Show one application (by id or uid).
-    Get { app: String },
+    Get {
+        /// The application (id or uid).
+        app: String,
+    },
     /// Delete an application with its endpoints and messages.
-    Delete { app: String },
+    Delete {
+        /// The application (id or uid).
+        app: String,
+    },
 }
 
 /// How much of a list to fetch.

@@ -20,6 +20,7 @@ pub struct EndpointArgs {
 pub enum EndpointCmd {
     /// Create an endpoint; prints it with its signing secret.
     Create {
+        /// The application (id or uid).
         app: String,
         /// Where to deliver, http(s).
         #[arg(value_name = "URL")]
@@ -29,15 +30,23 @@ pub enum EndpointCmd {
     },
     /// List the endpoints of an application.
     List {
+        /// The application (id or uid).
         app: String,
         #[command(flatten)]
         list: ListOpts,
     },
     /// Show one endpoint (by id or uid).
-    Get { app: String, endpoint: String },
+    Get {
+        /// The application (id or uid).
+        app: String,
+        /// The endpoint (id or uid).
+        endpoint: String,
+    },
     /// Change the fields given, leaving the others as they are.
     Update {
+        /// The application (id or uid).
         app: String,
+        /// The endpoint (id or uid).
         endpoint: String,
         /// A new URL to deliver to (`--url` is Herald's own).
         #[arg(long, value_name = "URL")]
@@ -46,14 +55,31 @@ pub enum EndpointCmd {
         fields: Fields,
     },
     /// Stop delivering to an endpoint (messages meanwhile are kept, for `recover --missing`).
-    Disable { app: String, endpoint: String },
+    Disable {
+        /// The application (id or uid).
+        app: String,
+        /// The endpoint (id or uid).
+        endpoint: String,
+    },
     /// Deliver to an endpoint again.
-    Enable { app: String, endpoint: String },
+    Enable {
+        /// The application (id or uid).
+        app: String,
+        /// The endpoint (id or uid).
+        endpoint: String,
+    },
     /// Delete an endpoint.
-    Delete { app: String, endpoint: String },
+    Delete {
+        /// The application (id or uid).
+        app: String,
+        /// The endpoint (id or uid).
+        endpoint: String,
+    },
     /// Print an endpoint's signing secret (a whpk_ public key for ed25519 endpoints).
     Secret {
+        /// The application (id or uid).
         app: String,
+        /// The endpoint (id or uid).
         endpoint: String,
         /// Replace the secret (the old one keeps signing for a grace period).
         #[arg(long)]

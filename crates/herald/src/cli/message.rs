@@ -156,6 +156,7 @@ pub async fn send(a: SendArgs) -> Result<(), CliError> {
 pub struct MessagesArgs {
     #[command(flatten)]
     pub conn: Conn,
+    /// The application (id or uid).
     pub app: String,
     /// Only these event types.
     #[arg(long = "event-type", value_delimiter = ',')]
@@ -208,6 +209,7 @@ pub async fn messages(a: MessagesArgs) -> Result<(), CliError> {
 pub struct AttemptsArgs {
     #[command(flatten)]
     pub conn: Conn,
+    /// The application (id or uid).
     pub app: String,
     /// The message (id, or its eventId).
     pub msg: String,

@@ -13,6 +13,7 @@ use super::{CliError, time_arg};
 pub struct ResendArgs {
     #[command(flatten)]
     pub conn: Conn,
+    /// The application (id or uid).
     pub app: String,
     /// Messages to resend (ids or eventIds); to every endpoint each was for, or to --endpoint.
     pub msgs: Vec<String>,
@@ -109,7 +110,9 @@ pub async fn resend(a: ResendArgs) -> Result<(), CliError> {
 pub struct RecoverArgs {
     #[command(flatten)]
     pub conn: Conn,
+    /// The application (id or uid).
     pub app: String,
+    /// The endpoint (id or uid).
     pub endpoint: String,
     /// From this time (RFC 3339) or age (30m, 2h, 7d).
     #[arg(long)]
