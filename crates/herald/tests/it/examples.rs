@@ -13,25 +13,13 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::Command;
 
 use crate::helpers::*;
+use crate::sdk::run;
 
 const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-async fn run(cmd: &mut Command, what: &str) {
-    let out = cmd
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Installs with `install` into `dir` unless a previous install of the same `spec` finished.
