@@ -1,6 +1,8 @@
-//! The `herald` binary.
+//! The `herald` binary: `serve` (the default), `migrate`, `listen`, and the client commands.
 
-use clap::{Parser, Subcommand};
+mod cli;
+
+use clap::{CommandFactory, Parser, Subcommand};
 use herald::{Application, Config};
 
 /// glibc malloc was 15-18% of the CPU profile under load (small, short-lived allocations across
@@ -9,7 +11,14 @@ use herald::{Application, Config};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "herald", version, about = "Webhook delivery service")]
+#[command(
+    name = "herald",
+    version,
+    about = "Webhook delivery service",
+    after_help = "Client commands read HERALD_URL (default http://127.0.0.1:8071) and HERALD_TOKEN.\n\
+                  Exit codes: 0 done, 1 Herald answered an error or work failed, 2 usage, \
+                  3 Herald unreachable."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -21,26 +30,45 @@ enum Command {
     Serve(Config),
     /// Create or upgrade the database schema, then exit.
     Migrate(Config),
+    /// Receive webhooks locally: verify, print and answer each request (for developers).
+    Listen(cli::listen::ListenArgs),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
+    /// Print a shell completion script: `herald completions bash > /etc/bash_completion.d/herald`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(Config::defaults()));
-    let threads = match &command {
-        Command::Serve(c) | Command::Migrate(c) => c.worker_threads,
+    let mut rt = match &command {
+        Command::Serve(c) | Command::Migrate(c) => {
+            init_logs();
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = c.worker_threads.filter(|n| *n > 0) {
+                rt.worker_threads(n);
+            }
+            rt
+        }
+        Command::Listen(_) => {
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            rt.worker_threads(2);
+            rt
+        }
+        Command::Client(_) => tokio::runtime::Builder::new_current_thread(),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "herald", &mut script);
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            return std::process::ExitCode::SUCCESS;
+        }
     };
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = threads.filter(|n| *n > 0) {
-        rt.worker_threads(n);
-    }
     match rt.enable_all().build() {
         Ok(rt) => rt.block_on(run(command)),
         Err(e) => {
@@ -50,6 +78,15 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+fn init_logs() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}
+
 async fn run(command: Command) -> std::process::ExitCode {
     let result = match command {
         Command::Serve(cfg) => serve(cfg).await,
@@ -57,6 +94,9 @@ async fn run(command: Command) -> std::process::ExitCode {
             .await
             .map(|_| println!("database is up to date"))
             .map_err(|e| e.to_string()),
+        Command::Listen(args) => return cli::exit(cli::listen::run(args, shutdown_signal()).await),
+        Command::Client(cmd) => return cli::run(cmd).await,
+        Command::Completions { .. } => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,7 @@
 //! Wire formats: how a message becomes the body and headers of a webhook request. Pure functions,
-//! checked against the published test vectors and the vendors' own verification code.
+//! checked against the published test vectors and the vendors' own verification code. The bytes
+//! and signatures of each format are made by the `herald-verify` crate (`crates/herald-verify`),
+//! the one receivers verify with; this module picks the format and the secrets of an endpoint.
 //!
 //! | format | body | signature |
 //! |---|---|---|
@@ -30,20 +32,8 @@ impl Format {
     }
 }
 
-pub const DEFAULT_HMAC_HEADER: &str = "X-Webhook-Signature";
-pub const PAYLOAD_STRING_HEADER: &str = "X-WEBHOOK-SIGNATURE";
-
-/// HMAC-SHA256 of `data` under `key`.
-pub fn hmac_sha256(key: &[u8], data: &[&[u8]]) -> [u8; 32] {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
-    let mut ctx = ring::hmac::Context::with_key(&key);
-    for part in data {
-        ctx.update(part);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.sign().as_ref());
-    out
-}
+pub const DEFAULT_HMAC_HEADER: &str = herald_verify::hmac_header::DEFAULT_HEADER;
+pub const PAYLOAD_STRING_HEADER: &str = herald_verify::payload_string::HEADER;
 
 /// What a message looks like on the wire for one endpoint.
 pub struct Rendered {
@@ -71,26 +61,10 @@ pub struct Signing<'a> {
     pub prefix: Option<&'a str>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    message_id: &'a str,
-    created_at: &'a str,
-    payload: &'a str,
-    signature: String,
-}
-
-#[derive(Serialize)]
-struct PayloadString<'a> {
-    payload: &'a str,
-}
-
-fn hex_hmac(secret: &str, data: &[u8]) -> String {
-    hex::encode(hmac_sha256(secret.as_bytes(), &[data]))
-}
-
-/// Builds the body and format headers of one attempt.
+/// Builds the body and format headers of one attempt. The bytes and signatures come from
+/// `herald-verify`, the crate receivers verify with, so both sides share one implementation.
 pub fn render(m: &Outgoing, s: &Signing) -> Rendered {
+    use herald_verify::{envelope, hmac_header, payload_string};
     let current = s.secrets.first().copied().unwrap_or("");
     match s.format {
         Format::Standard => {
@@ -98,34 +72,32 @@ pub fn render(m: &Outgoing, s: &Signing) -> Rendered {
             let headers = standard::headers(s.secrets, m.msg_id, m.timestamp, &body);
             Rendered { body, headers }
         }
-        Format::Envelope => {
-            let env = Envelope {
-                message_id: m.event_id.unwrap_or(m.msg_id),
-                created_at: m.created_at,
-                payload: m.payload,
-                signature: hex_hmac(current, m.payload.as_bytes()),
-            };
-            Rendered {
-                body: serde_json::to_vec(&env).unwrap_or_default(),
-                headers: Vec::new(),
-            }
-        }
+        Format::Envelope => Rendered {
+            body: envelope::body(
+                m.event_id.unwrap_or(m.msg_id),
+                m.created_at,
+                m.payload,
+                current,
+            ),
+            headers: Vec::new(),
+        },
         Format::PayloadString => {
-            let body =
-                serde_json::to_vec(&PayloadString { payload: m.payload }).unwrap_or_default();
             let headers = if current.is_empty() {
                 Vec::new()
             } else {
                 vec![(
                     PAYLOAD_STRING_HEADER.to_string(),
-                    hex_hmac(current, m.payload.as_bytes()),
+                    payload_string::sign(current, m.payload),
                 )]
             };
-            Rendered { body, headers }
+            Rendered {
+                body: payload_string::body(m.payload),
+                headers,
+            }
         }
         Format::HmacHeader => {
             let body = m.payload.as_bytes().to_vec();
-            let value = format!("{}{}", s.prefix.unwrap_or(""), hex_hmac(current, &body));
+            let value = hmac_header::sign(current, s.prefix.unwrap_or(""), &body);
             let name = s.header.unwrap_or(DEFAULT_HMAC_HEADER).to_string();
             Rendered {
                 body,
@@ -165,7 +137,10 @@ mod tests {
         assert_eq!(v["messageId"], "msg_1");
         assert_eq!(v["createdAt"], "2025-01-01T00:00:00.000Z");
         // hex HMAC-SHA256("test", '{"a": 1}'), computed with Python's hmac module.
-        assert_eq!(v["signature"], hex_hmac("test", br#"{"a": 1}"#));
+        assert_eq!(
+            v["signature"],
+            "03b17bf91bb203723bfdb5e428486bc31c20f9296d50b0e53527ca8bdd9001fa"
+        );
         assert_eq!(v["signature"].as_str().unwrap().len(), 64);
     }
 
@@ -196,15 +171,6 @@ mod tests {
         let r = render(&out("{}"), &f);
         assert!(r.headers.is_empty());
         assert_eq!(r.body, br#"{"payload":"{}"}"#);
-    }
-
-    #[test]
-    fn known_hmac_value() {
-        // printf '%s' 'hello' | openssl dgst -sha256 -hmac key
-        assert_eq!(
-            hex_hmac("key", b"hello"),
-            "9307b3b915efb5171ff14d8cb55fbcc798c6c0ef1456d66ded1a6aa723a58b7b"
-        );
     }
 
     #[test]

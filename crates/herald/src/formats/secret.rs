@@ -4,11 +4,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::rand::{SecureRandom, SystemRandom};
 
-pub const PREFIX: &str = "whsec_";
+pub const PREFIX: &str = herald_verify::SECRET_PREFIX;
 /// An ed25519 signing key: base64 of the 32-byte seed followed by the 32-byte public key.
-pub const ED25519_PREFIX: &str = "whsk_";
+pub const ED25519_PREFIX: &str = herald_verify::SIGNING_KEY_PREFIX;
 /// An ed25519 public key, as `GET .../secret` shows it for `whsk_` endpoints.
-pub const PUBLIC_PREFIX: &str = "whpk_";
+pub const PUBLIC_PREFIX: &str = herald_verify::PUBLIC_KEY_PREFIX;
 
 /// Random bytes from the system's secure generator.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -31,22 +31,20 @@ pub fn decode(secret: &str) -> Option<Vec<u8>> {
     B64.decode(body).ok()
 }
 
-/// The ed25519 key pair of a `whsk_` secret, if `s` is one and it is consistent.
-pub fn ed25519_key(s: &str) -> Option<ring::signature::Ed25519KeyPair> {
-    let bytes = B64.decode(s.strip_prefix(ED25519_PREFIX)?).ok()?;
-    if bytes.len() != 64 {
-        return None;
-    }
-    ring::signature::Ed25519KeyPair::from_seed_and_public_key(&bytes[..32], &bytes[32..]).ok()
+/// Whether `s` is a consistent `whsk_` ed25519 signing key.
+pub fn is_ed25519_key(s: &str) -> bool {
+    s.starts_with(ED25519_PREFIX) && herald_verify::Key::parse(s).is_ok()
 }
 
 /// What `GET .../secret` shows: the public key for ed25519 secrets, the secret itself otherwise.
 pub fn shown(s: &str) -> String {
-    use ring::signature::KeyPair;
-    match ed25519_key(s) {
-        Some(k) => format!("{PUBLIC_PREFIX}{}", B64.encode(k.public_key().as_ref())),
-        None => s.to_string(),
+    if !s.starts_with(ED25519_PREFIX) {
+        return s.to_string();
     }
+    herald_verify::Key::parse(s)
+        .ok()
+        .and_then(|k| k.public_key())
+        .unwrap_or_else(|| s.to_string())
 }
 
 /// Whether `s` is acceptable as a standard-format secret: a valid `whsk_` ed25519 key, or
@@ -54,7 +52,7 @@ pub fn shown(s: &str) -> String {
 /// `^(whsec_)?[a-zA-Z0-9+/=]{32,100}$`, decoding to 24..=64 bytes.
 pub fn is_valid(s: &str) -> bool {
     if s.starts_with(ED25519_PREFIX) {
-        return ed25519_key(s).is_some();
+        return is_ed25519_key(s);
     }
     let body = s.strip_prefix(PREFIX).unwrap_or(s);
     (32..=100).contains(&body.len())

@@ -1,27 +1,10 @@
 //! Standard Webhooks (and Svix): `webhook-id`, `webhook-timestamp`, and `webhook-signature` with
 //! `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` per active secret.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-
-use super::{hmac_sha256, secret};
-
 /// The signature entry of one secret: `v1,<HMAC>` for `whsec_` secrets, `v1a,<ed25519>` for
 /// `whsk_` keys; `None` if the secret does not decode.
 pub fn sign(secret_str: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
-    let ts = timestamp.to_string();
-    if let Some(pair) = secret::ed25519_key(secret_str) {
-        let mut signed = Vec::with_capacity(msg_id.len() + ts.len() + body.len() + 2);
-        signed.extend_from_slice(msg_id.as_bytes());
-        signed.push(b'.');
-        signed.extend_from_slice(ts.as_bytes());
-        signed.push(b'.');
-        signed.extend_from_slice(body);
-        return Some(format!("v1a,{}", B64.encode(pair.sign(&signed).as_ref())));
-    }
-    let key = secret::decode(secret_str)?;
-    let mac = hmac_sha256(&key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]);
-    Some(format!("v1,{}", B64.encode(mac)))
+    herald_verify::standard::sign(secret_str, msg_id, timestamp, body).ok()
 }
 
 /// The headers of a standard-format request: each name under both the `webhook-` and `svix-`
@@ -32,11 +15,7 @@ pub fn headers(
     timestamp: i64,
     body: &[u8],
 ) -> Vec<(String, String)> {
-    let sigs: Vec<String> = secrets
-        .iter()
-        .filter_map(|s| sign(s, msg_id, timestamp, body))
-        .collect();
-    let sig = sigs.join(" ");
+    let sig = herald_verify::standard::signature_header(secrets, msg_id, timestamp, body);
     let ts = timestamp.to_string();
     let mut out = Vec::with_capacity(6);
     for prefix in ["webhook", "svix"] {

@@ -29,16 +29,20 @@ macro_rules! backend_tests {
 }
 
 mod api;
+mod cli;
 mod crash;
 mod deletion;
 mod delivery;
+mod examples;
 mod formats;
 mod helpers;
 mod idempotency;
 mod input;
 mod limits;
+mod listen;
 mod multinode;
 mod races;
 mod sdk;
 mod shutdown;
 mod tenancy;
+mod verify;

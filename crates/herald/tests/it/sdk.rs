@@ -11,7 +11,8 @@ use crate::helpers::*;
 /// The SDK version the test pins, so a new release cannot break CI unnoticed.
 const SVIX_VERSION: &str = "2.9.1";
 
-async fn run(cmd: &mut Command, what: &str) {
+/// Runs `cmd` to completion; panics with its output if it fails.
+pub async fn run(cmd: &mut Command, what: &str) {
     let out = cmd
         .output()
         .await
