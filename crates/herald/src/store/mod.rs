@@ -2,11 +2,14 @@
 //! never write SQL themselves. Every feature runs on both backends, SQLite (one file, zero set-up)
 //! and PostgreSQL (several nodes on one database), through the same code; see `db.rs`.
 
+mod apps;
+mod attempts;
 mod batch;
-mod catalog;
 mod connect;
 mod db;
+mod deliveries;
 mod endpoints;
+mod event_types;
 mod idempotency;
 mod listen;
 mod lite;
@@ -17,6 +20,7 @@ mod page;
 mod queue;
 mod rows;
 mod sql;
+mod tokens;
 mod writer;
 
 pub use batch::{Finished, NewDelivery, Rows, Written};
@@ -33,7 +37,7 @@ pub struct Store {
     /// The group committer's connection: PostgreSQL's own (see `connect.rs`), SQLite's writer.
     writer_db: db::Db,
     /// Applications recently looked up to publish to (see [`Store::get_app_cached`]).
-    app_cache: std::sync::Arc<std::sync::Mutex<catalog::AppCache>>,
+    app_cache: std::sync::Arc<std::sync::Mutex<apps::AppCache>>,
     /// This node's name in the wake-ups it sends other nodes (PostgreSQL), so that its own
     /// listener ignores them: a random id per process.
     node: std::sync::Arc<str>,

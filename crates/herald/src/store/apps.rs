@@ -1,4 +1,4 @@
-//! Settings, applications, event types, portal tokens and idempotency keys.
+//! Applications, and the cache of lookups the publish path uses.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use super::db::q;
 use super::is_unique_violation;
 use super::rows::{self, to_json};
-use super::{AppFields, EventTypeFields, Page, PageOut, Store, StoreError, StoreResult};
+use super::{AppFields, Page, PageOut, Store, StoreError, StoreResult};
 use crate::ids;
-use crate::model::{Application, EventType};
+use crate::model::Application;
 
 /// How long a cached application lookup by uid is trusted on the publish path: a uid can be
 /// given to another application.
@@ -38,32 +38,6 @@ fn app_conflict(e: StoreError) -> StoreError {
 }
 
 impl Store {
-    // ---- settings -------------------------------------------------------------------------
-
-    pub async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
-        let row = self
-            .db
-            .opt(q("SELECT value FROM settings WHERE name = ?").bind(name))
-            .await?;
-        row.map(|r| r.string("value")).transpose()
-    }
-
-    /// Sets `name` only if it has no value yet; returns the value in force.
-    pub async fn setting_init(&self, name: &str, value: &str) -> StoreResult<String> {
-        self.db
-            .exec(
-                q("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
-                    .bind(name)
-                    .bind(value),
-            )
-            .await?;
-        self.setting(name)
-            .await?
-            .ok_or(StoreError::NotFound("setting"))
-    }
-
-    // ---- applications ---------------------------------------------------------------------
-
     pub async fn create_app(&self, f: &AppFields) -> StoreResult<Application> {
         let now = crate::clock::now_ms();
         let id = ids::new_id(ids::APP);
@@ -234,157 +208,5 @@ impl Store {
         tx.exec(q("DELETE FROM applications WHERE id = ?").bind(id))
             .await?;
         tx.commit().await
-    }
-
-    // ---- event types ----------------------------------------------------------------------
-
-    pub async fn create_event_type(
-        &self,
-        name: &str,
-        f: &EventTypeFields,
-    ) -> StoreResult<EventType> {
-        let now = crate::clock::now_ms();
-        self.db
-            .exec(
-                q("INSERT INTO event_types (name, description, archived, deprecated, feature_flag,
-                      schemas, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(name)
-                .bind(&f.description)
-                .bind(f.archived)
-                .bind(f.deprecated)
-                .bind(&f.feature_flag)
-                .bind(f.schemas.as_ref().map(to_json))
-                .bind(now)
-                .bind(now),
-            )
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict("An event type with this name already exists".into())
-                } else {
-                    e
-                }
-            })?;
-        self.get_event_type(name).await
-    }
-
-    pub async fn get_event_type(&self, name: &str) -> StoreResult<EventType> {
-        let row = self
-            .db
-            .opt(q("SELECT * FROM event_types WHERE name = ?").bind(name))
-            .await?
-            .ok_or(StoreError::NotFound("event type"))?;
-        rows::event_type(&row)
-    }
-
-    pub async fn list_event_types(
-        &self,
-        page: &Page,
-        include_archived: bool,
-    ) -> StoreResult<PageOut<EventType>> {
-        let mut sql = q("SELECT * FROM event_types WHERE 1=1");
-        if !include_archived {
-            sql.push(" AND archived = 0");
-        }
-        let back = page.apply(&mut sql, "name");
-        let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
-        let list = rows::each(&found, rows::event_type)?;
-        Ok(page.finish(list, back, cut, |e| e.name.clone()))
-    }
-
-    pub async fn update_event_type(
-        &self,
-        name: &str,
-        f: &EventTypeFields,
-    ) -> StoreResult<EventType> {
-        let n = self
-            .db
-            .exec(
-                q(
-                    "UPDATE event_types SET description = ?, archived = ?, deprecated = ?,
-                      feature_flag = ?, schemas = ?, updated_at = ? WHERE name = ?",
-                )
-                .bind(&f.description)
-                .bind(f.archived)
-                .bind(f.deprecated)
-                .bind(&f.feature_flag)
-                .bind(f.schemas.as_ref().map(to_json))
-                .bind(crate::clock::now_ms())
-                .bind(name),
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::NotFound("event type"));
-        }
-        self.get_event_type(name).await
-    }
-
-    pub async fn delete_event_type(&self, name: &str) -> StoreResult<()> {
-        let n = self
-            .db
-            .exec(q("DELETE FROM event_types WHERE name = ?").bind(name))
-            .await?;
-        if n == 0 {
-            return Err(StoreError::NotFound("event type"));
-        }
-        Ok(())
-    }
-
-    // ---- portal tokens --------------------------------------------------------------------
-
-    pub async fn add_app_token(
-        &self,
-        token_hash: &str,
-        app_id: &str,
-        expires_at: i64,
-    ) -> StoreResult<()> {
-        self.db
-            .exec(
-                q("INSERT INTO app_tokens (token_hash, app_id, expires_at) VALUES (?, ?, ?)")
-                    .bind(token_hash)
-                    .bind(app_id)
-                    .bind(expires_at),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// The application a portal token belongs to, if the token is known and unexpired.
-    pub async fn app_for_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<String>> {
-        let row = self
-            .db
-            .opt(
-                q("SELECT app_id FROM app_tokens WHERE token_hash = ? AND expires_at > ?")
-                    .bind(token_hash)
-                    .bind(now),
-            )
-            .await?;
-        row.map(|r| r.string("app_id")).transpose()
-    }
-
-    pub async fn delete_app_token(&self, token_hash: &str) -> StoreResult<()> {
-        self.db
-            .exec(q("DELETE FROM app_tokens WHERE token_hash = ?").bind(token_hash))
-            .await?;
-        Ok(())
-    }
-
-    // ---- idempotency ----------------------------------------------------------------------
-
-    /// Forgets idempotency keys and expired portal tokens older than `before`.
-    pub async fn prune(&self, before: i64) -> StoreResult<()> {
-        self.db
-            .exec(q("DELETE FROM idempotency WHERE created_at < ?").bind(before))
-            .await?;
-        self.db
-            .exec(q("DELETE FROM app_tokens WHERE expires_at < ?").bind(crate::clock::now_ms()))
-            .await?;
-        self.db
-            .exec(
-                q("DELETE FROM event_ids WHERE created_at < ?")
-                    .bind(crate::clock::now_ms() - super::EVENT_ID_WINDOW_MS),
-            )
-            .await?;
-        Ok(())
     }
 }

@@ -1,0 +1,223 @@
+//! Endpoints: list, create, get, replace (`PUT`), change (`PATCH`), delete.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::endpoint_of;
+use super::input::{
+    EndpointIn, check_format_secret, check_headers, check_secret, default_secret, format_name,
+};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{JsonBody, Path, Query, double_option};
+use crate::api::shapes::{EndpointOut, ListOut};
+use crate::api::validate::{finish, uid_from_path};
+use crate::api::{AppState, Principal};
+use crate::formats::secret;
+use crate::ids;
+use crate::model::Endpoint;
+use crate::store::{EndpointFields, Order};
+
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(app_id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<ListOut<EndpointOut>>> {
+    let app = st.app(&who, &app_id).await?;
+    let page = st
+        .store
+        .list_endpoints(&app.id, &q.page(Order::Ascending, Some(ids::ENDPOINT))?)
+        .await?;
+    Ok(Json(ListOut::from_page(page, |e| EndpointOut::from(&e))))
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(app_id): Path<String>,
+    JsonBody(body): JsonBody<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = st.app(&who, &app_id).await?;
+    let mut errors = Vec::new();
+    let secret = body.secret.clone();
+    let headers = body.headers.clone().unwrap_or_default();
+    check_headers(&headers, "headers", false, &mut errors);
+    let f = body.fields(&st, &mut errors);
+    if let Some(s) = &secret {
+        check_secret("secret", s, f.options.format, &mut errors);
+    }
+    finish(errors)?;
+    let secret = secret.unwrap_or_else(|| default_secret(f.options.format));
+    let ep = st
+        .store
+        .create_endpoint(&app.id, &f, &headers, &secret)
+        .await?;
+    Ok((StatusCode::CREATED, Json(EndpointOut::from(&ep))))
+}
+
+pub async fn get(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointOut>> {
+    Ok(Json(EndpointOut::from(
+        &endpoint_of(&st, &who, &app_id, &ep_id).await?,
+    )))
+}
+
+pub(super) fn apply(ep: &mut Endpoint, f: EndpointFields) {
+    ep.uid = f.uid.or(ep.uid.take());
+    ep.url = f.url;
+    ep.description = f.description;
+    ep.event_types = f.event_types;
+    ep.channels = f.channels;
+    if ep.disabled && !f.disabled {
+        ep.disabled_reason = None;
+    }
+    ep.disabled = f.disabled;
+    ep.metadata = f.metadata;
+    ep.throttle_rate = f.throttle_rate;
+    ep.options = f.options;
+}
+
+/// `PUT`: replaces the endpoint, or creates it (with `ep_id` as its uid) if there is none.
+pub async fn put(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = st.app(&who, &app_id).await?;
+    let mut errors = Vec::new();
+    let f = body.fields(&st, &mut errors);
+    finish(errors)?;
+    let replaced = st
+        .store
+        .modify_endpoint(&app.id, &ep_id, |ep| {
+            apply(ep, f.clone());
+            check_format_secret(ep)
+        })
+        .await;
+    match replaced {
+        Ok((ep, ())) => Ok((StatusCode::OK, Json(EndpointOut::from(&ep)))),
+        Err(ApiError::NotFound(_)) if !ids::is_id(ids::ENDPOINT, &ep_id) => {
+            let mut f = f;
+            f.uid = Some(match f.uid {
+                Some(uid) => uid,
+                None => uid_from_path("endpoint_id", ep_id)?,
+            });
+            let ep = st
+                .store
+                .create_endpoint(&app.id, &f, &Map::new(), &secret::generate())
+                .await?;
+            Ok((StatusCode::CREATED, Json(EndpointOut::from(&ep))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointPatch {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub uid: Option<Option<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, alias = "filterTypes", deserialize_with = "double_option")]
+    pub event_types: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub channels: Option<Option<Vec<String>>>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub metadata: Option<Option<Value>>,
+    #[serde(default, alias = "rateLimit", deserialize_with = "double_option")]
+    pub throttle_rate: Option<Option<i64>>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub signature_header: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub signature_prefix: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub timeout_ms: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub retry_schedule: Option<Option<Vec<u64>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub user_agent: Option<Option<String>>,
+}
+
+pub async fn patch(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<EndpointPatch>,
+) -> ApiResult<Json<EndpointOut>> {
+    let app = st.app(&who, &app_id).await?;
+    let (ep, ()) = st
+        .store
+        .modify_endpoint(&app.id, &ep_id, |ep| patch_into(&st, ep, body))
+        .await?;
+    Ok(Json(EndpointOut::from(&ep)))
+}
+
+/// Applies a PATCH: the fields it names change, the others keep their values.
+pub(super) fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) -> ApiResult<()> {
+    let clear_uid = matches!(body.uid, Some(None));
+    let input = EndpointIn {
+        url: body.url.unwrap_or_else(|| ep.url.clone()),
+        uid: body.uid.unwrap_or_else(|| ep.uid.clone()),
+        description: Some(body.description.unwrap_or_else(|| ep.description.clone())),
+        event_types: body.event_types.unwrap_or_else(|| ep.event_types.clone()),
+        channels: body.channels.unwrap_or_else(|| ep.channels.clone()),
+        disabled: Some(body.disabled.unwrap_or(ep.disabled)),
+        metadata: Some(
+            body.metadata
+                .unwrap_or_else(|| Some(ep.metadata.clone()))
+                .unwrap_or(Value::Null),
+        ),
+        throttle_rate: body.throttle_rate.unwrap_or(ep.throttle_rate),
+        secret: None,
+        headers: None,
+        format: Some(
+            body.format
+                .unwrap_or_else(|| format_name(ep.options.format)),
+        ),
+        signature_header: body
+            .signature_header
+            .unwrap_or_else(|| ep.options.signature_header.clone()),
+        signature_prefix: body
+            .signature_prefix
+            .unwrap_or_else(|| ep.options.signature_prefix.clone()),
+        timeout_ms: body.timeout_ms.unwrap_or(ep.options.timeout_ms),
+        retry_schedule: body
+            .retry_schedule
+            .unwrap_or_else(|| ep.options.retry_schedule.clone()),
+        user_agent: body
+            .user_agent
+            .unwrap_or_else(|| ep.options.user_agent.clone()),
+    };
+    let mut errors = Vec::new();
+    let f = input.fields(st, &mut errors);
+    finish(errors)?;
+    apply(ep, f);
+    if clear_uid {
+        ep.uid = None;
+    }
+    check_format_secret(ep)
+}
+
+pub async fn remove(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
+    st.store.delete_endpoint(&ep.app_id, &ep.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,101 @@
+//! An endpoint's custom headers (`.../headers`): those carrying credentials are not shown back.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::endpoint_of;
+use super::input::check_headers;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{JsonBody, Path};
+use crate::api::validate::{MAX_HEADERS, finish};
+use crate::api::{AppState, Principal};
+use crate::model::Endpoint;
+
+/// Headers whose values are not shown back (they carry credentials).
+pub(super) const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+];
+
+pub(super) fn headers_out(ep: &Endpoint) -> Json<Value> {
+    let mut shown = Map::new();
+    let mut sensitive = Vec::new();
+    for (k, v) in &ep.headers {
+        if SENSITIVE_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+            sensitive.push(k.clone());
+        } else {
+            shown.insert(k.clone(), v.clone());
+        }
+    }
+    Json(json!({"headers": shown, "sensitive": sensitive}))
+}
+
+#[derive(Deserialize)]
+pub struct HeadersIn {
+    pub headers: Map<String, Value>,
+}
+
+pub async fn get_headers(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    Ok(headers_out(&endpoint_of(&st, &who, &app_id, &ep_id).await?))
+}
+
+pub async fn put_headers(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<HeadersIn>,
+) -> ApiResult<StatusCode> {
+    let app = st.app(&who, &app_id).await?;
+    let mut errors = Vec::new();
+    check_headers(&body.headers, "headers", false, &mut errors);
+    finish(errors)?;
+    st.store
+        .modify_endpoint(&app.id, &ep_id, |ep| {
+            ep.headers = body.headers;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH headers`: sets the given headers; a `null` value removes one.
+pub async fn patch_headers(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<HeadersIn>,
+) -> ApiResult<StatusCode> {
+    let app = st.app(&who, &app_id).await?;
+    let mut errors = Vec::new();
+    check_headers(&body.headers, "headers", true, &mut errors);
+    finish(errors)?;
+    st.store
+        .modify_endpoint(&app.id, &ep_id, |ep| {
+            for (k, v) in body.headers {
+                // Header names are case-insensitive: replace any spelling of the same name.
+                ep.headers
+                    .retain(|existing, _| !existing.eq_ignore_ascii_case(&k));
+                if !v.is_null() {
+                    ep.headers.insert(k, v);
+                }
+            }
+            if ep.headers.len() > MAX_HEADERS {
+                return Err(ApiError::field(
+                    "headers",
+                    format!("an endpoint has at most {MAX_HEADERS} headers"),
+                ));
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

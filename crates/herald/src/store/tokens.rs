@@ -1,0 +1,83 @@
+//! Settings (the operator token's hash), application-scoped tokens, and the pruning of what
+//! expires (tokens, idempotency keys, eventIds older than their window).
+
+use super::db::q;
+use super::{Store, StoreError, StoreResult};
+
+impl Store {
+    pub async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let row = self
+            .db
+            .opt(q("SELECT value FROM settings WHERE name = ?").bind(name))
+            .await?;
+        row.map(|r| r.string("value")).transpose()
+    }
+
+    /// Sets `name` only if it has no value yet; returns the value in force.
+    pub async fn setting_init(&self, name: &str, value: &str) -> StoreResult<String> {
+        self.db
+            .exec(
+                q("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+                    .bind(name)
+                    .bind(value),
+            )
+            .await?;
+        self.setting(name)
+            .await?
+            .ok_or(StoreError::NotFound("setting"))
+    }
+
+    pub async fn add_app_token(
+        &self,
+        token_hash: &str,
+        app_id: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        self.db
+            .exec(
+                q("INSERT INTO app_tokens (token_hash, app_id, expires_at) VALUES (?, ?, ?)")
+                    .bind(token_hash)
+                    .bind(app_id)
+                    .bind(expires_at),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The application a portal token belongs to, if the token is known and unexpired.
+    pub async fn app_for_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<String>> {
+        let row = self
+            .db
+            .opt(
+                q("SELECT app_id FROM app_tokens WHERE token_hash = ? AND expires_at > ?")
+                    .bind(token_hash)
+                    .bind(now),
+            )
+            .await?;
+        row.map(|r| r.string("app_id")).transpose()
+    }
+
+    pub async fn delete_app_token(&self, token_hash: &str) -> StoreResult<()> {
+        self.db
+            .exec(q("DELETE FROM app_tokens WHERE token_hash = ?").bind(token_hash))
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets idempotency keys and expired portal tokens older than `before`.
+    pub async fn prune(&self, before: i64) -> StoreResult<()> {
+        self.db
+            .exec(q("DELETE FROM idempotency WHERE created_at < ?").bind(before))
+            .await?;
+        self.db
+            .exec(q("DELETE FROM app_tokens WHERE expires_at < ?").bind(crate::clock::now_ms()))
+            .await?;
+        self.db
+            .exec(
+                q("DELETE FROM event_ids WHERE created_at < ?")
+                    .bind(crate::clock::now_ms() - super::EVENT_ID_WINDOW_MS),
+            )
+            .await?;
+        Ok(())
+    }
+}
