@@ -5,15 +5,20 @@
 //! Herald's delivery rate as a fraction of the ceiling (the same receiver fed signed POSTs with
 //! no Herald in between). Run it with `scripts/bench`.
 
+mod args;
 mod client;
 mod clock;
+mod isolation;
+mod latency;
 mod load;
 mod node;
 mod receiver;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use args::Args;
 use clap::Parser;
 
 use client::Error;
@@ -21,72 +26,6 @@ use clock::now_ns;
 use load::secs;
 use node::{Backend, Node};
 use receiver::Receiver;
-
-#[derive(Parser, Debug)]
-#[command(name = "herald-bench")]
-struct Args {
-    /// The herald binary (default: next to this one).
-    #[arg(long)]
-    herald: Option<PathBuf>,
-    /// A PostgreSQL server to run the PostgreSQL scenarios on (admin URL; the bench creates and
-    /// drops a `herald_bench` database). Without it they are skipped.
-    #[arg(long, env = "HERALD_BENCH_POSTGRES_URL")]
-    postgres_url: Option<String>,
-    /// Run the PostgreSQL scenarios twice: without TLS (`sslmode=disable`) and over TLS
-    /// (`sslmode=require`, rows marked "(TLS)"), replacing the URL's own `sslmode`.
-    #[arg(long)]
-    postgres_tls: bool,
-    /// The scenarios of `--only` repeated over TLS with `--postgres-tls` (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "steady")]
-    tls_only: Vec<String>,
-    /// Messages of each run of the `tls` scenario (PostgreSQL fan-out 1, without then with TLS).
-    #[arg(long, default_value_t = 50_000)]
-    tls_messages: u64,
-    /// Rounds of the `tls` scenario.
-    #[arg(long, default_value_t = 3)]
-    tls_rounds: usize,
-    /// Messages in the fan-out 1 throughput run.
-    #[arg(long, default_value_t = 100_000)]
-    messages: u64,
-    /// Messages in the fan-out 10 run (each makes 10 deliveries).
-    #[arg(long, default_value_t = 20_000)]
-    fanout_messages: u64,
-    /// Concurrent keep-alive connections of the load generator.
-    #[arg(long, default_value_t = 32)]
-    connections: usize,
-    /// Offered load of the latency run, messages per second.
-    #[arg(long, default_value_t = 1000.0)]
-    steady_rate: f64,
-    /// Length of the latency run, seconds.
-    #[arg(long, default_value_t = 10)]
-    steady_secs: u64,
-    /// Messages queued while the receiver is down, then drained.
-    #[arg(long, default_value_t = 100_000)]
-    backlog: u64,
-    /// Messages per application in the hanging-endpoint run (enough that the hanging endpoint's
-    /// requests time out, 2 s, and are retried several times within the run).
-    #[arg(long, default_value_t = 60_000)]
-    hang_messages: u64,
-    /// Scenarios to run (comma-separated): ceiling, publish (no endpoints: the API alone),
-    /// fanout1, spread (fan-out 1 over many applications), fanout10, steady, backlog, hanging,
-    /// tls (PostgreSQL fan-out 1 without and with TLS, in rounds; with --postgres-tls).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "ceiling,publish,fanout1,spread,fanout10,steady,backlog,hanging,tls"
-    )]
-    only: Vec<String>,
-    /// Applications in the `spread` run (fan-out 1, one application with its own endpoint per
-    /// customer, as platforms use Herald; messages go to them in turn).
-    #[arg(long, default_value_t = 1000)]
-    spread_apps: usize,
-    /// Give every published message a unique eventId (deduplicated by Herald over 24 hours).
-    #[arg(long)]
-    event_ids: bool,
-    /// Backends to run on (comma-separated): sqlite, postgres (the latter needs a server).
-    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
-    backends: Vec<String>,
-}
 
 /// One reported figure.
 struct Row {
@@ -314,218 +253,6 @@ impl Bench {
         self.latency_rows(&scenario, ("(saturated)", ""));
         let peak = format!("{:.1} MiB", run.peak_rss);
         self.report(&scenario, "peak RSS", peak, "");
-        Ok(())
-    }
-
-    /// What TLS to PostgreSQL costs: fan-out 1 runs without and with TLS, back to back in each
-    /// round so that both see the same machine, and the median of the rounds' ratios.
-    async fn tls_cost(&mut self, admin: &str) -> Result<(), Error> {
-        let n = self.args.tls_messages;
-        let mut ratios = Vec::new();
-        let mut rates = Vec::new();
-        for _ in 0..self.args.tls_rounds {
-            let mut pair = [0.0; 2];
-            for (i, mode) in ["disable", "require"].into_iter().enumerate() {
-                let backend = Backend::Postgres {
-                    admin: node::with_sslmode(admin, mode),
-                    tls: mode == "require",
-                };
-                let run = self.load_run(&backend, 1, 1, n).await?;
-                if !run.done {
-                    return Err(format!(
-                        "sslmode={mode}: {} of {} delivered",
-                        run.delivered, run.want
-                    )
-                    .into());
-                }
-                pair[i] = run.rate;
-            }
-            rates.push(format!("{:.0}/{:.0}", pair[0], pair[1]));
-            ratios.push(100.0 * pair[1] / pair[0]);
-        }
-        let mut sorted = ratios.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = sorted[sorted.len() / 2];
-        let scenario = format!("postgres fan-out 1, TLS vs plain, {n} msgs");
-        self.report(&scenario, "plain / TLS msgs/s", rates.join(", "), "");
-        let value = format!(
-            "{median:.0}% (rounds: {})",
-            ratios
-                .iter()
-                .map(|r| format!("{r:.0}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        self.report(&scenario, "TLS rate as % of plain", value, ">= 80%");
-        Ok(())
-    }
-
-    /// A steady offered load: end-to-end latency when Herald is not saturated.
-    async fn steady(&mut self, backend: &Backend) -> Result<(), Error> {
-        let scenario = backend.scenario(format_args!("{:.0} msg/s offered", self.args.steady_rate));
-        let node = Node::start(&self.bin, backend, &[]).await?;
-        let app = node.app("bench").await?;
-        node.endpoint(&app, &self.rx.url("/ok/steady")).await?;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        self.rx.reset();
-        let n = (self.args.steady_rate * self.args.steady_secs as f64) as u64;
-        let p = load::publish(
-            node.port,
-            &[app],
-            n,
-            self.args.connections,
-            Some(self.args.steady_rate),
-            self.args.event_ids,
-        )
-        .await;
-        self.wait_delivered(p.accepted, Duration::from_secs(60))
-            .await;
-        self.report(
-            &scenario,
-            "published",
-            format!("{} ({} errors)", p.accepted, p.errors),
-            "",
-        );
-        self.latency_rows(&scenario, ("< 5 ms", "< 50 ms"));
-        node.stop().await;
-        Ok(())
-    }
-
-    /// A backlog queued while the receiver is down, drained once it is up.
-    async fn backlog(&mut self, backend: &Backend) -> Result<(), Error> {
-        let scenario = backend.scenario(format_args!("backlog {}", self.args.backlog));
-        // Held requests must not time out while the backlog builds.
-        let env = [("HERALD_REQUEST_TIMEOUT_MS", "600000".to_string())];
-        let node = Node::start(&self.bin, backend, &env).await?;
-        let app = node.app("bench").await?;
-        node.endpoint(&app, &self.rx.url("/ok/backlog")).await?;
-        self.rx.reset();
-        self.rx.set_up(false);
-        let p = load::publish(
-            node.port,
-            &[app],
-            self.args.backlog,
-            self.args.connections,
-            None,
-            self.args.event_ids,
-        )
-        .await;
-        self.report(
-            &scenario,
-            "queued",
-            format!("{} at {:.0}/s", p.accepted, p.rate()),
-            "",
-        );
-        let up = now_ns();
-        self.rx.set_up(true);
-        let done = self
-            .wait_delivered(p.accepted, Duration::from_secs(600))
-            .await;
-        let rate = self.rx.ok() as f64 / secs(self.rx.last_ns().saturating_sub(up));
-        let value = if done {
-            self.of_ceiling(rate)
-        } else {
-            "INCOMPLETE".into()
-        };
-        self.report(&scenario, "drain rate", value, "");
-        let peak = node.mem_mib("VmHWM");
-        self.report(&scenario, "peak RSS", format!("{peak:.1} MiB"), "< 150 MiB");
-        node.stop().await;
-        Ok(())
-    }
-
-    /// The healthy endpoint's delivery rate with, and without, a hanging endpoint beside it.
-    async fn hanging(&mut self, backend: &Backend) -> Result<(), Error> {
-        let scenario = backend.scenario("hanging endpoint");
-        let n = self.args.hang_messages;
-        // The other app: no endpoint (baseline), a hanging endpoint, a healthy endpoint, a
-        // disabled endpoint (its messages stored for it, as for the hanging one, but never
-        // sent: what storing them costs, apart from the hang). Each variant runs `HANG_ROUNDS`
-        // times, interleaved, and the medians are compared: single runs on this shared machine
-        // vary by about 10%.
-        let rx = &self.rx;
-        let variants = [
-            None,
-            Some(serde_json::json!({"url": rx.url("/hang/other")})),
-            Some(serde_json::json!({"url": rx.url("/ok-other/other")})),
-            Some(serde_json::json!({"url": rx.url("/ok-other/disabled"), "disabled": true})),
-        ];
-        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
-        let mut hung = 0;
-        for _ in 0..HANG_ROUNDS {
-            for (v, other_ep) in variants.iter().enumerate() {
-                let env = [("HERALD_REQUEST_TIMEOUT_MS", "2000".to_string())];
-                let node = Node::start(&self.bin, backend, &env).await?;
-                let healthy = node.app("healthy").await?;
-                node.endpoint(&healthy, &self.rx.url("/ok/healthy")).await?;
-                let other = node.app("other").await?;
-                if let Some(body) = other_ep {
-                    node.endpoint_with(&other, body.clone()).await?;
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                self.rx.reset();
-                // Both apps get the same number of messages, interleaved.
-                let p = load::publish(
-                    node.port,
-                    &[healthy, other],
-                    2 * n,
-                    self.args.connections,
-                    None,
-                    self.args.event_ids,
-                )
-                .await;
-                self.wait_delivered(p.accepted / 2, Duration::from_secs(120))
-                    .await;
-                samples[v]
-                    .push(self.rx.ok() as f64 / secs(self.rx.last_ns().saturating_sub(p.start_ns)));
-                if v == 1 {
-                    hung += self.rx.hung();
-                }
-                node.stop().await;
-            }
-        }
-        let rates: Vec<f64> = samples.iter().map(|s| median(s)).collect();
-        let labels = [
-            "healthy rate, alone",
-            "healthy rate, other hangs",
-            "healthy rate, other healthy",
-            "healthy rate, other disabled",
-        ];
-        for ((label, rate), runs) in labels.iter().zip(&rates).zip(&samples) {
-            let runs: Vec<String> = runs.iter().map(|r| format!("{r:.0}")).collect();
-            self.report(
-                &scenario,
-                label,
-                format!("{rate:.0}/s (median of {})", runs.join(", ")),
-                "",
-            );
-        }
-        self.report(&scenario, "hung requests", hung.to_string(), "");
-        // Each cost is the median of the rounds' own ratios: the variants of a round run back to
-        // back, so a drift of the shared machine's speed between rounds cancels out.
-        let cost_vs = |base: usize| {
-            let ratios: Vec<f64> = samples[1]
-                .iter()
-                .zip(&samples[base])
-                .map(|(hang, other)| 100.0 * (1.0 - hang / other))
-                .collect();
-            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.1}")).collect();
-            format!("{:.1}% (median of {})", median(&ratios), each.join(", "))
-        };
-        let (alone, healthy, disabled) = (cost_vs(0), cost_vs(2), cost_vs(3));
-        self.report(&scenario, "cost of the hang vs alone", alone, "< 10%");
-        self.report(
-            &scenario,
-            "cost of the hang vs a healthy other",
-            healthy,
-            "",
-        );
-        self.report(
-            &scenario,
-            "cost of the hang vs a disabled other",
-            disabled,
-            "",
-        );
         Ok(())
     }
 

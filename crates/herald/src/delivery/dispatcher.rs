@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::fanout::{Handoff, Work};
-use super::lanes::{Job, Lanes, Limits, Now, Step};
+use super::lanes::{Job, Lanes, Limits, Now};
 use super::pipeline::Pipeline;
 use crate::clock::now_ms;
 use crate::config::Config;
@@ -36,8 +36,6 @@ const MAX_WAITING: usize = 1024;
 const STALL_CHECK: Duration = Duration::from_millis(250);
 /// How often leases that expired (a dead or stalled node's) are returned to the queue.
 const RECLAIM_EVERY: Duration = Duration::from_secs(1);
-/// Parked deliveries made due per statement when an endpoint answers again.
-const UNPARK_CHUNK: usize = 2000;
 /// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
 /// queued or put back).
 const MAX_EXCLUDED: usize = 500;
@@ -50,9 +48,9 @@ pub struct Dispatcher {
     /// The request timeout of endpoints without their own.
     pub(super) timeout: Duration,
     /// Publishes: new work may be due.
-    wake: Arc<Notify>,
+    pub(super) wake: Arc<Notify>,
     /// Finished requests: this node has room for more work.
-    room: Notify,
+    pub(super) room: Notify,
     lanes: Mutex<Lanes<Work>>,
     /// Where lanes run: work is also handed over from the SQLite committer's own thread.
     runtime: tokio::runtime::Handle,
@@ -62,7 +60,7 @@ pub struct Dispatcher {
     /// claimed when room is made, so it need not wake the loop.
     waiting_for_room: AtomicBool,
     /// Every lane and unpark task, so that shutdown can wait for them.
-    tasks: TaskTracker,
+    pub(super) tasks: TaskTracker,
     /// Cancelled when shutdown runs out of time: requests still in flight are abandoned and
     /// their deliveries released.
     pub(super) cut: CancellationToken,
@@ -110,7 +108,7 @@ enum Tick {
     Full,
 }
 
-fn now() -> Now {
+pub(super) fn now() -> Now {
     Now {
         at: Instant::now(),
         wall_ms: now_ms(),
@@ -148,7 +146,7 @@ impl Dispatcher {
         })
     }
 
-    fn lanes(&self) -> MutexGuard<'_, Lanes<Work>> {
+    pub(super) fn lanes(&self) -> MutexGuard<'_, Lanes<Work>> {
         self.lanes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -221,39 +219,6 @@ impl Dispatcher {
                 tokio::time::sleep(CLAIM_GATHER).await;
             }
         }
-    }
-
-    /// The circuit breaker's round (see `lanes.rs`): parks newly stalled endpoints, their
-    /// queued work and backlog, and makes a few parked deliveries due as probes.
-    async fn check_stalls(&self) -> Result<(), StoreError> {
-        let t = now();
-        let steps = self.lanes().check_stalls(t);
-        for (endpoint, step) in steps {
-            match step {
-                Step::Park { until, back } => {
-                    self.pipeline.parked().park(&endpoint, t.wall_ms, until);
-                    if !back.is_empty() {
-                        self.room.notify_one();
-                        let back: Vec<Claimed> = back.into_iter().map(|w| w.claimed).collect();
-                        self.store
-                            .release_many(&back, until, DeliveryStatus::Pending)
-                            .await?;
-                    }
-                    self.store.park(&endpoint, t.wall_ms, until).await?;
-                }
-                Step::Probe { until, n } => {
-                    if self
-                        .store
-                        .unpark_some(&endpoint, until, t.wall_ms, n)
-                        .await?
-                        > 0
-                    {
-                        self.wake.notify_one();
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Claims one batch, queues it by endpoint and starts what may start.
@@ -406,78 +371,6 @@ impl Dispatcher {
             match f.next {
                 Some(j) => job = j,
                 None => return,
-            }
-        }
-    }
-
-    /// Makes an endpoint's parked backlog due, a part at a time so that claims start on the
-    /// first part at once, and no statement holds the writer for long (SQLite) or updates a
-    /// whole backlog in one go.
-    async fn unpark(&self, endpoint: &str, until: i64) {
-        loop {
-            match self
-                .store
-                .unpark_some(endpoint, until, now_ms(), UNPARK_CHUNK)
-                .await
-            {
-                Ok(n) => {
-                    if n > 0 {
-                        self.wake.notify_one();
-                    }
-                    if (n as usize) < UNPARK_CHUNK {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    // What is left becomes due at the parking's horizon.
-                    tracing::warn!(error = %e, "unparking an endpoint's deliveries failed");
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Stops this node's deliveries for shutdown. Nothing new starts; queued work goes back to
-    /// the database, due at once (another PostgreSQL node takes it now, not when its lease runs
-    /// out), and so does the parked backlog of stalled endpoints; requests in flight finish and
-    /// are recorded until `deadline`, when those left are abandoned and released. Call after the
-    /// claim loop has stopped and new deliveries are no longer handed over.
-    pub async fn drain(&self, deadline: tokio::time::Instant) {
-        let d = self.lanes().drain();
-        tracing::info!(
-            in_flight = d.in_flight,
-            released = d.queued.len(),
-            "stopping deliveries: waiting for requests in flight"
-        );
-        let queued: Vec<Claimed> = d.queued.into_iter().map(|w| w.claimed).collect();
-        if let Err(e) = self
-            .store
-            .release_many(&queued, now_ms(), DeliveryStatus::Pending)
-            .await
-        {
-            tracing::warn!(error = %e, "releasing queued deliveries failed");
-        }
-        for (endpoint, until) in d.stalled {
-            self.pipeline.parked().unpark(&endpoint);
-            self.unpark(&endpoint, until).await;
-        }
-        if let Err(e) = self.store.notify_nodes().await {
-            tracing::warn!(error = %e, "telling other nodes about released work failed");
-        }
-        self.tasks.close();
-        if tokio::time::timeout_at(deadline, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                in_flight = self.lanes().in_flight(),
-                "shutdown timeout: abandoning requests still in flight"
-            );
-            self.cut.cancel();
-            // Each abandoned request releases its delivery: a statement, not a request's wait.
-            let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
-            if let Err(e) = self.store.notify_nodes().await {
-                tracing::warn!(error = %e, "telling other nodes about released work failed");
             }
         }
     }

@@ -7,11 +7,12 @@
 //!   [`recent`]: the messages published here lately, so they need not be read back.
 //! - [`pipeline`]: the handle the API and the dispatcher use.
 //! - [`lanes`]: pure state machines: the per-endpoint lanes and the circuit breaker.
-//! - [`dispatcher`]: the I/O shell around the lanes: claims, lanes' tasks, the breaker's steps,
-//!   shutdown; [`attempt`]: one attempt (render, send, classify, record); [`schedule`]: the
-//!   retry schedule.
+//! - [`dispatcher`]: the I/O shell around the lanes: claims and the lanes' tasks; `breaker.rs`
+//!   the breaker's steps in the database; `stop.rs` the graceful stop; `attempt.rs` one
+//!   attempt (render, send, classify, record); [`schedule`]: the retry schedule.
 
 mod attempt;
+mod breaker;
 pub mod commit;
 pub mod dispatcher;
 pub mod fanout;
@@ -19,6 +20,7 @@ pub mod lanes;
 pub mod pipeline;
 mod recent;
 pub mod schedule;
+mod stop;
 pub mod writes;
 
 pub use dispatcher::Dispatcher;
