@@ -25,7 +25,7 @@ pub struct Config {
 
     /// Operator token. If unset, the first start generates one, prints it once and stores its hash.
     #[arg(long, env = "HERALD_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub token: Option<crate::secret::Secret>,
 
     /// CIDRs that may be delivered to although they are not public, e.g. `127.0.0.1/32`.
     #[arg(
@@ -140,6 +140,13 @@ mod tests {
             vec![5, 300, 1800, 7200, 18000, 36000, 36000]
         );
         assert_eq!(d.shutdown_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn debug_does_not_print_the_token() {
+        let c = Config::parse_from(["herald", "--token", "op-token-do-not-print"]);
+        assert_eq!(c.token.as_deref(), Some("op-token-do-not-print"));
+        assert!(!format!("{c:?}").contains("op-token-do-not-print"));
     }
 
     #[test]

@@ -42,6 +42,119 @@ pub fn has_id_prefix(s: &str) -> bool {
     })
 }
 
+/// An id type: a prefixed id that only ever holds an id of its kind, shown and stored as its
+/// string. It reads as a `&str` wherever one is taken.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new, time-ordered id.
+            pub fn new() -> Self {
+                $name(new_id($prefix))
+            }
+
+            /// `s`, if it is an id of this kind.
+            pub fn parse(s: &str) -> Option<Self> {
+                is_id($prefix, s).then(|| $name(s.to_string()))
+            }
+
+            /// An id as the database holds it (written by Herald, so of this kind).
+            pub fn from_stored(s: String) -> Self {
+                $name(s)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An application's id (`app_...`).
+    AppId,
+    APP
+);
+id_type!(
+    /// An endpoint's id (`ep_...`).
+    EndpointId,
+    ENDPOINT
+);
+id_type!(
+    /// A message's id (`msg_...`), the `webhook-id` of its deliveries.
+    MessageId,
+    MESSAGE
+);
+id_type!(
+    /// An attempt's id (`atmpt_...`).
+    AttemptId,
+    ATTEMPT
+);
+id_type!(
+    /// A delivery's id (`dlv_...`): one (message, endpoint) pair.
+    DeliveryId,
+    DELIVERY
+);
+
 pub const APP: &str = "app";
 pub const ENDPOINT: &str = "ep";
 pub const MESSAGE: &str = "msg";
@@ -75,6 +188,17 @@ mod tests {
         assert!(has_id_prefix("app_"));
         assert!(!has_id_prefix("apple_1"));
         assert!(!has_id_prefix("my-app_1"));
+    }
+
+    #[test]
+    fn typed_ids_hold_their_kind_only() {
+        let a = AppId::new();
+        assert!(is_id(APP, &a));
+        assert_eq!(AppId::parse(a.as_str()), Some(a.clone()));
+        assert_eq!(AppId::parse(EndpointId::new().as_str()), None);
+        assert_eq!(AppId::parse("app_short"), None);
+        assert_eq!(a.to_string(), a.as_str());
+        assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{a}\""));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod formats;
 pub mod ids;
 pub mod model;
 pub mod net;
+pub mod secret;
 pub mod store;
 
 pub use app::Application;

@@ -3,9 +3,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ids::{AppId, AttemptId, DeliveryId, EndpointId, MessageId};
+use crate::secret::Secret;
+
 #[derive(Debug, Clone)]
 pub struct Application {
-    pub id: String,
+    pub id: AppId,
     pub uid: Option<String>,
     pub name: String,
     pub metadata: Value,
@@ -18,7 +21,7 @@ pub struct Application {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OldSecret {
-    pub key: String,
+    pub key: Secret,
     pub expires_at: i64,
 }
 
@@ -45,12 +48,12 @@ pub struct EndpointOptions {
 
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub id: String,
-    pub app_id: String,
+    pub id: EndpointId,
+    pub app_id: AppId,
     pub uid: Option<String>,
     pub url: String,
     pub description: String,
-    pub secret: String,
+    pub secret: Secret,
     pub old_secrets: Vec<OldSecret>,
     pub event_types: Option<Vec<String>>,
     pub channels: Option<Vec<String>>,
@@ -84,12 +87,12 @@ impl Endpoint {
 
     /// Secrets that sign now: the current one first, then unexpired rotated-out ones.
     pub fn signing_secrets(&self, now_ms: i64) -> Vec<&str> {
-        std::iter::once(self.secret.as_str())
+        std::iter::once(self.secret.expose())
             .chain(
                 self.old_secrets
                     .iter()
                     .filter(|s| s.expires_at > now_ms)
-                    .map(|s| s.key.as_str()),
+                    .map(|s| s.key.expose()),
             )
             .collect()
     }
@@ -109,8 +112,8 @@ pub struct EventType {
 
 #[derive(Debug, Clone)]
 pub struct Message {
-    pub id: String,
-    pub app_id: String,
+    pub id: MessageId,
+    pub app_id: AppId,
     pub event_id: Option<String>,
     pub event_type: String,
     /// Payload bytes as published; `None` once expunged.
@@ -222,10 +225,10 @@ impl Trigger {
 /// One (message, endpoint) pair with its queue state.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub id: String,
-    pub app_id: String,
-    pub msg_id: String,
-    pub endpoint_id: String,
+    pub id: DeliveryId,
+    pub app_id: AppId,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
     pub status: DeliveryStatus,
     pub tries: i64,
     pub next_attempt_at: Option<i64>,
@@ -237,10 +240,10 @@ pub struct Delivery {
 /// One HTTP try of a delivery.
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    pub id: String,
-    pub app_id: String,
-    pub msg_id: String,
-    pub endpoint_id: String,
+    pub id: AttemptId,
+    pub app_id: AppId,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
     pub url: String,
     pub status: AttemptStatus,
     /// HTTP status, or 0 when no response came (timeout, refused connection).

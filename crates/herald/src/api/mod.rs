@@ -109,7 +109,7 @@ impl AppState {
     fn visible(who: &Principal, app: Application) -> ApiResult<Application> {
         match who {
             Principal::Operator => Ok(app),
-            Principal::App(id) if *id == app.id => Ok(app),
+            Principal::App(id) if app.id == *id => Ok(app),
             Principal::App(_) => Err(ApiError::not_found("Application")),
         }
     }

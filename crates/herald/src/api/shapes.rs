@@ -51,7 +51,7 @@ pub struct ApplicationOut {
 impl From<Application> for ApplicationOut {
     fn from(a: Application) -> Self {
         ApplicationOut {
-            id: a.id,
+            id: a.id.into(),
             uid: a.uid,
             name: a.name,
             metadata: a.metadata,
@@ -93,7 +93,7 @@ pub struct EndpointOut {
 impl From<&Endpoint> for EndpointOut {
     fn from(e: &Endpoint) -> Self {
         EndpointOut {
-            id: e.id.clone(),
+            id: e.id.to_string(),
             uid: e.uid.clone(),
             url: e.url.clone(),
             description: e.description.clone(),
@@ -173,7 +173,7 @@ pub struct MessageOut {
 impl MessageOut {
     pub fn new(m: &Message, with_content: bool) -> Self {
         MessageOut {
-            id: m.id.clone(),
+            id: m.id.to_string(),
             event_type: m.event_type.clone(),
             event_id: m.event_id.clone(),
             payload: payload_of(m, with_content),
@@ -278,9 +278,9 @@ pub struct MessageAttemptOut {
 impl From<Attempt> for MessageAttemptOut {
     fn from(a: Attempt) -> Self {
         MessageAttemptOut {
-            id: a.id,
-            msg_id: a.msg_id,
-            endpoint_id: a.endpoint_id,
+            id: a.id.into(),
+            msg_id: a.msg_id.into(),
+            endpoint_id: a.endpoint_id.into(),
             url: a.url,
             response: a.response.unwrap_or_default(),
             response_status_code: a.status_code,

@@ -66,7 +66,7 @@ impl Dispatcher {
         };
         let next = self.next_step(c, ep, &outcome);
         let attempt = Attempt {
-            id: ids::new_id(ids::ATTEMPT),
+            id: ids::AttemptId::new(),
             app_id: c.app_id.clone(),
             msg_id: c.msg_id.clone(),
             endpoint_id: c.endpoint_id.clone(),

@@ -18,6 +18,7 @@ use super::lanes::{Job, Lanes, Limits, Now};
 use super::pipeline::Pipeline;
 use crate::clock::now_ms;
 use crate::config::Config;
+use crate::ids::{EndpointId, MessageId};
 use crate::model::{DeliveryStatus, Endpoint, Message};
 use crate::net::client::Client;
 use crate::store::{Claimed, Store, StoreError};
@@ -241,10 +242,10 @@ impl Dispatcher {
         }
         let full_batch = claimed.len() == limit;
         let messages = self.messages_of(&claimed).await?;
-        let mut ep_ids: Vec<&str> = claimed.iter().map(|c| c.endpoint_id.as_str()).collect();
+        let mut ep_ids: Vec<&EndpointId> = claimed.iter().map(|c| &c.endpoint_id).collect();
         ep_ids.sort_unstable();
         ep_ids.dedup();
-        let endpoints: HashMap<String, Arc<Endpoint>> = self
+        let endpoints: HashMap<EndpointId, Arc<Endpoint>> = self
             .store
             .endpoints_by_ids(&ep_ids)
             .await?
@@ -287,7 +288,7 @@ impl Dispatcher {
     async fn messages_of(
         &self,
         claimed: &[Claimed],
-    ) -> Result<HashMap<String, Arc<Message>>, StoreError> {
+    ) -> Result<HashMap<MessageId, Arc<Message>>, StoreError> {
         let mut found = HashMap::with_capacity(claimed.len());
         let mut missing = Vec::new();
         for c in claimed {
@@ -298,7 +299,7 @@ impl Dispatcher {
                 Some(m) => {
                     found.insert(c.msg_id.clone(), m);
                 }
-                None => missing.push(c.msg_id.as_str()),
+                None => missing.push(&c.msg_id),
             }
         }
         missing.sort_unstable();

@@ -111,7 +111,7 @@ impl<'a> Fanout<'a> {
     /// The row of a new delivery of `msg` to `ep`.
     pub fn delivery(&mut self, msg: &Arc<Message>, ep: &Arc<Endpoint>) -> NewDelivery {
         let now = self.now;
-        let id = ids::new_id(ids::DELIVERY);
+        let id = ids::DeliveryId::new();
         let (status, next, lease) = if ep.disabled {
             // Kept so that the message can be replayed to it later.
             (DeliveryStatus::Skipped, None, None)

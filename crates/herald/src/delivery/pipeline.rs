@@ -9,6 +9,7 @@ use super::commit::Committer;
 use super::fanout::{Handoff, HandoffSlot, Parked};
 use super::recent::Recent;
 use super::writes::{Ctx, Done, Write};
+use crate::ids::{AppId, EndpointId};
 use crate::model::{Attempt, Message};
 use crate::store::{
     ClaimArgs, Claimed, KeyClaim, NewMessage, NextStep, Respond, Store, StoreError, StoreResult,
@@ -55,15 +56,15 @@ impl Pipeline {
     /// idempotency key, in the same transaction.
     pub async fn publish(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         m: &NewMessage,
-        only_endpoint: Option<&str>,
+        only_endpoint: Option<&EndpointId>,
         respond: Option<Respond>,
     ) -> StoreResult<Message> {
         let write = Write::Publish {
-            app_id: app_id.to_string(),
+            app_id: app_id.clone(),
             msg: m.clone(),
-            only_endpoint: only_endpoint.map(str::to_string),
+            only_endpoint: only_endpoint.cloned(),
             respond,
         };
         match self.committer.submit(write).await {

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use crate::ids::MessageId;
 use crate::model::Message;
 
 /// Most payload bytes kept.
@@ -14,8 +15,8 @@ const MAX_BYTES: usize = 16 << 20;
 
 #[derive(Default)]
 pub(super) struct Recent {
-    by_id: HashMap<String, Arc<Message>>,
-    order: VecDeque<String>,
+    by_id: HashMap<MessageId, Arc<Message>>,
+    order: VecDeque<MessageId>,
     bytes: usize,
 }
 
@@ -53,10 +54,10 @@ impl Recent {
 mod tests {
     use super::*;
 
-    fn msg(id: &str, len: usize) -> Message {
+    fn msg(id: &MessageId, len: usize) -> Message {
         Message {
-            id: id.into(),
-            app_id: "app_1".into(),
+            id: id.clone(),
+            app_id: crate::ids::AppId::new(),
             event_id: None,
             event_type: "x.y".into(),
             payload: Some("x".repeat(len)),
@@ -69,12 +70,13 @@ mod tests {
     #[test]
     fn evicts_oldest_beyond_the_byte_budget() {
         let mut r = Recent::default();
-        r.insert(msg("a", MAX_BYTES / 2));
-        r.insert(msg("b", MAX_BYTES / 2));
-        assert!(r.get("a").is_none(), "the oldest went out");
-        assert!(r.get("b").is_some());
-        r.remove("b");
-        assert!(r.get("b").is_none());
+        let (a, b) = (MessageId::new(), MessageId::new());
+        r.insert(msg(&a, MAX_BYTES / 2));
+        r.insert(msg(&b, MAX_BYTES / 2));
+        assert!(r.get(&a).is_none(), "the oldest went out");
+        assert!(r.get(&b).is_some());
+        r.remove(&b);
+        assert!(r.get(&b).is_none());
         assert_eq!(r.bytes, 0);
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::commit::Batched;
 use super::fanout::{Fanout, HandoffSlot, Parked};
-use crate::ids;
+use crate::ids::{AppId, EndpointId, MessageId};
 use crate::model::{Attempt, Message};
 use crate::store::{
     ClaimArgs, Claimed, Finished, KeyClaim, NewMessage, NextStep, Respond, Rows, StoreError,
@@ -23,10 +23,10 @@ use crate::store::{
 /// One write of the pipeline.
 pub enum Write {
     Publish {
-        app_id: String,
+        app_id: AppId,
         msg: NewMessage,
         /// Fan out to this endpoint only (an example message).
-        only_endpoint: Option<String>,
+        only_endpoint: Option<EndpointId>,
         /// Store the response under an idempotency key in the same transaction.
         respond: Option<Respond>,
     },
@@ -133,7 +133,7 @@ async fn apply(ctx: &Ctx, batch: &[Write]) -> StoreResult<Vec<Done>> {
             continue;
         }
         let message = Arc::new(Message {
-            id: ids::new_id(ids::MESSAGE),
+            id: MessageId::new(),
             app_id: app_id.clone(),
             event_id: m.event_id.clone(),
             event_type: m.event_type.clone(),

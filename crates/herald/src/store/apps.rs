@@ -7,7 +7,7 @@ use super::db::q;
 use super::is_unique_violation;
 use super::rows::{self, to_json};
 use super::{AppFields, Page, PageOut, Store, StoreError, StoreResult};
-use crate::ids;
+use crate::ids::{self, AppId};
 use crate::model::Application;
 
 /// How long a cached application lookup by uid is trusted on the publish path: a uid can be
@@ -40,7 +40,7 @@ fn app_conflict(e: StoreError) -> StoreError {
 impl Store {
     pub async fn create_app(&self, f: &AppFields) -> StoreResult<Application> {
         let now = crate::clock::now_ms();
-        let id = ids::new_id(ids::APP);
+        let id = AppId::new();
         self.db
             .exec(
                 q("INSERT INTO applications (id, uid, name, metadata, throttle_rate, created_at, updated_at)
@@ -81,7 +81,7 @@ impl Store {
             let cache = self.app_cache.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((app, at)) = cache.by_key.get(id_or_uid)
                 && at.elapsed()
-                    < if app.id == id_or_uid {
+                    < if app.id.as_str() == id_or_uid {
                         APP_CACHE_TTL_BY_ID
                     } else {
                         APP_CACHE_TTL
@@ -114,14 +114,14 @@ impl Store {
         let back = page.apply(&mut sql, "id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
         let list = rows::each(&found, rows::app)?;
-        Ok(page.finish(list, back, cut, |a| a.id.clone()))
+        Ok(page.finish(list, back, cut, |a| a.id.to_string()))
     }
 
     /// Reads application `id`, lets `change` compute its new fields from it and writes them,
     /// holding the row's lock throughout, so concurrent changes apply one after the other.
     pub async fn modify_app<E: From<StoreError>>(
         &self,
-        id: &str,
+        id: &AppId,
         change: impl FnOnce(&Application) -> Result<AppFields, E>,
     ) -> Result<Application, E> {
         self.forget_apps();
@@ -165,7 +165,7 @@ impl Store {
     }
 
     /// Deletes an application with everything under it.
-    pub async fn delete_app(&self, id: &str) -> StoreResult<()> {
+    pub async fn delete_app(&self, id: &AppId) -> StoreResult<()> {
         self.forget_apps();
         // A deadlock (PostgreSQL) with a batch that started on a new endpoint of the app at the
         // same moment aborts this transaction, not the data: try again.
@@ -178,7 +178,7 @@ impl Store {
         }
     }
 
-    async fn try_delete_app(&self, id: &str) -> StoreResult<()> {
+    async fn try_delete_app(&self, id: &AppId) -> StoreResult<()> {
         // On PostgreSQL, deliveries and attempts have no foreign keys to cascade from (see
         // `batch.rs`). The endpoints' rows are locked first (waiting for batches fanning out to
         // them), then the application's row (publishes to it wait, then fail): the order a

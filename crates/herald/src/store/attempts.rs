@@ -3,6 +3,7 @@
 use super::db::q;
 use super::rows;
 use super::{ListFilter, Page, PageOut, Store, StoreError, StoreResult};
+use crate::ids::{AppId, MessageId};
 use crate::model::Attempt;
 
 impl Store {
@@ -42,10 +43,15 @@ impl Store {
         let back = page.apply(&mut sql, "a.id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
         let list = rows::each(&found, rows::attempt)?;
-        Ok(page.finish(list, back, cut, |a| a.id.clone()))
+        Ok(page.finish(list, back, cut, |a| a.id.to_string()))
     }
 
-    pub async fn get_attempt(&self, app_id: &str, msg_id: &str, id: &str) -> StoreResult<Attempt> {
+    pub async fn get_attempt(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        id: &str,
+    ) -> StoreResult<Attempt> {
         let row = self
             .db
             .opt(
@@ -59,7 +65,12 @@ impl Store {
         rows::attempt(&row)
     }
 
-    pub async fn expunge_attempt(&self, app_id: &str, msg_id: &str, id: &str) -> StoreResult<()> {
+    pub async fn expunge_attempt(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        id: &str,
+    ) -> StoreResult<()> {
         let n = self
             .db
             .exec(

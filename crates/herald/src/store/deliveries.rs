@@ -28,7 +28,7 @@ impl Store {
         let back = page.apply(&mut sql, "d.msg_id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
         let list = rows::each(&found, |r| Ok((rows::delivery(r)?, rows::message(r)?)))?;
-        Ok(page.finish(list, back, cut, |(d, _)| d.msg_id.clone()))
+        Ok(page.finish(list, back, cut, |(d, _)| d.msg_id.to_string()))
     }
 
     /// Deliveries of one message with their endpoints.
@@ -45,7 +45,7 @@ impl Store {
         let back = page.apply(&mut sql, "d.endpoint_id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
         let list = rows::each(&found, |r| Ok((rows::delivery(r)?, rows::endpoint(r)?)))?;
-        Ok(page.finish(list, back, cut, |(d, _)| d.endpoint_id.clone()))
+        Ok(page.finish(list, back, cut, |(d, _)| d.endpoint_id.to_string()))
     }
 
     pub async fn endpoint_stats(

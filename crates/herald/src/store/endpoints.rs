@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::db::{marks, q};
 use super::rows::{self, to_json};
 use super::{EndpointFields, Page, PageOut, Store, StoreError, StoreResult, is_unique_violation};
-use crate::ids;
+use crate::ids::{self, AppId, EndpointId};
 use crate::model::Endpoint;
 
 fn uid_conflict(e: StoreError) -> StoreError {
@@ -19,13 +19,13 @@ fn uid_conflict(e: StoreError) -> StoreError {
 impl Store {
     pub async fn create_endpoint(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         f: &EndpointFields,
         headers: &serde_json::Map<String, Value>,
         secret: &str,
     ) -> StoreResult<Endpoint> {
         let now = crate::clock::now_ms();
-        let id = ids::new_id(ids::ENDPOINT);
+        let id = EndpointId::new();
         self.db
             .exec(
                 q(
@@ -52,11 +52,11 @@ impl Store {
             )
             .await
             .map_err(uid_conflict)?;
-        self.get_endpoint(app_id, &id).await
+        self.get_endpoint(app_id, id.as_str()).await
     }
 
     /// Looks an endpoint of `app_id` up by id or uid (by id only when shaped like one).
-    pub async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> StoreResult<Endpoint> {
+    pub async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
         let sql = if ids::is_id(ids::ENDPOINT, id_or_uid) {
             "SELECT * FROM endpoints WHERE app_id = ? AND id = ?"
         } else {
@@ -79,7 +79,7 @@ impl Store {
         let back = page.apply(&mut sql, "id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
         let list = rows::each(&found, rows::endpoint)?;
-        Ok(page.finish(list, back, cut, |e| e.id.clone()))
+        Ok(page.finish(list, back, cut, |e| e.id.to_string()))
     }
 
     /// Reads an endpoint of `app_id`, lets `change` modify it and writes it back, holding the
@@ -129,7 +129,7 @@ impl Store {
             .bind(&ep.uid)
             .bind(&ep.url)
             .bind(&ep.description)
-            .bind(&ep.secret)
+            .bind(ep.secret.expose())
             .bind(to_json(&ep.old_secrets))
             .bind(ep.event_types.as_ref().map(to_json))
             .bind(ep.channels.as_ref().map(to_json))
@@ -149,7 +149,7 @@ impl Store {
     }
 
     /// Deletes an endpoint with its deliveries and attempts.
-    pub async fn delete_endpoint(&self, app_id: &str, id: &str) -> StoreResult<()> {
+    pub async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
         // A deadlock with a batch (PostgreSQL) aborts the transaction, not the data: try again.
         let mut tries = 0;
         loop {
@@ -160,7 +160,7 @@ impl Store {
         }
     }
 
-    async fn try_delete_endpoint(&self, app_id: &str, id: &str) -> StoreResult<()> {
+    async fn try_delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         // The endpoint's row first: this waits for a batch fanning out to it (which holds a
         // lock on it), and later batches find it gone (see `batch.rs`). Then its deliveries,
@@ -183,7 +183,7 @@ impl Store {
     }
 
     /// Disables an endpoint and records why (e.g. the receiver answered 410 Gone).
-    pub async fn disable_endpoint(&self, id: &str, reason: &str) -> StoreResult<()> {
+    pub async fn disable_endpoint(&self, id: &EndpointId, reason: &str) -> StoreResult<()> {
         self.db
             .exec(
                 q(
@@ -199,7 +199,7 @@ impl Store {
     }
 
     /// Endpoints by id, as committed now (a change applies to the very next delivery).
-    pub async fn endpoints_by_ids(&self, ids: &[&str]) -> StoreResult<Vec<Endpoint>> {
+    pub async fn endpoints_by_ids(&self, ids: &[&EndpointId]) -> StoreResult<Vec<Endpoint>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

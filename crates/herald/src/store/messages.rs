@@ -4,6 +4,7 @@
 use super::db::{Sql, marks, q};
 use super::rows;
 use super::{ListFilter, Page, PageOut, Store, StoreError, StoreResult};
+use crate::ids::{AppId, MessageId};
 use crate::model::Message;
 
 impl Store {
@@ -40,7 +41,7 @@ impl Store {
 
     /// Looks a message of `app_id` up by id or by its `eventId` (by id only when shaped like
     /// one; an eventId used again after 24 hours names the newest message).
-    pub async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> StoreResult<Message> {
+    pub async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {
         let sql = if crate::ids::is_id(crate::ids::MESSAGE, id_or_event_id) {
             "SELECT * FROM messages WHERE app_id = ? AND id = ?"
         } else {
@@ -55,7 +56,7 @@ impl Store {
     }
 
     /// Messages by id (for sending what a claim took).
-    pub async fn messages_by_ids(&self, ids: &[&str]) -> StoreResult<Vec<Message>> {
+    pub async fn messages_by_ids(&self, ids: &[&MessageId]) -> StoreResult<Vec<Message>> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let mut sql = q(&format!(
@@ -83,10 +84,10 @@ impl Store {
         let back = page.apply(&mut sql, "m.id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
         let list = rows::each(&found, rows::message)?;
-        Ok(page.finish(list, back, cut, |m| m.id.clone()))
+        Ok(page.finish(list, back, cut, |m| m.id.to_string()))
     }
 
-    pub async fn expunge_message(&self, app_id: &str, msg_id: &str) -> StoreResult<()> {
+    pub async fn expunge_message(&self, app_id: &AppId, msg_id: &MessageId) -> StoreResult<()> {
         let n = self
             .db
             .exec(

@@ -171,10 +171,10 @@ pub struct ListFilter {
 /// A delivery claimed by a dispatcher under a lease.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    pub delivery_id: String,
-    pub app_id: String,
-    pub msg_id: String,
-    pub endpoint_id: String,
+    pub delivery_id: crate::ids::DeliveryId,
+    pub app_id: crate::ids::AppId,
+    pub msg_id: crate::ids::MessageId,
+    pub endpoint_id: crate::ids::EndpointId,
     pub tries: i64,
     pub trigger: crate::model::Trigger,
     pub lease_token: i64,

@@ -5,7 +5,7 @@
 use super::db::{marks, q};
 use super::rows;
 use super::{Claimed, Store, StoreResult};
-use crate::ids;
+use crate::ids::{AppId, DeliveryId, EndpointId, MessageId};
 use crate::model::{DeliveryStatus, Endpoint};
 
 /// Deliveries per release statement.
@@ -64,10 +64,10 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Claimed {
-                    delivery_id: r.string("id")?,
-                    app_id: r.string("app_id")?,
-                    msg_id: r.string("msg_id")?,
-                    endpoint_id: r.string("endpoint_id")?,
+                    delivery_id: DeliveryId::from_stored(r.string("id")?),
+                    app_id: AppId::from_stored(r.string("app_id")?),
+                    msg_id: MessageId::from_stored(r.string("msg_id")?),
+                    endpoint_id: EndpointId::from_stored(r.string("endpoint_id")?),
                     tries: r.i64("tries")?,
                     trigger: r.i64("next_trigger").and_then(|v| {
                         crate::model::Trigger::from_code(v).ok_or(
@@ -205,7 +205,12 @@ impl Store {
 
     /// Queues `msg_id` to `endpoint_id` again, starting a fresh retry cycle; creates the delivery
     /// if the message never had one for this endpoint.
-    pub async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str) -> StoreResult<()> {
+    pub async fn resend(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<()> {
         let now = crate::clock::now_ms();
         self.db
             .exec(
@@ -214,7 +219,7 @@ impl Store {
                    ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, tries = 0,
                       next_attempt_at = excluded.next_attempt_at, next_trigger = 1,
                       lease_until = NULL, lease_token = NULL, updated_at = excluded.updated_at")
-                .bind(ids::new_id(ids::DELIVERY))
+                .bind(&DeliveryId::new())
                 .bind(app_id)
                 .bind(msg_id)
                 .bind(endpoint_id)
@@ -306,7 +311,7 @@ impl Store {
                       next_attempt_at, next_trigger, created_at, updated_at)
                    VALUES (?, ?, ?, ?, 1, ?, 1, ?, ?)",
                 )
-                .bind(ids::new_id(ids::DELIVERY))
+                .bind(&DeliveryId::new())
                 .bind(&ep.app_id)
                 .bind(&m.id)
                 .bind(&ep.id)

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::db::Row;
 use super::{StoreError, StoreResult};
+use crate::ids::{AppId, AttemptId, DeliveryId, EndpointId, MessageId};
 use crate::model::{
     Application, Attempt, AttemptStatus, Delivery, DeliveryStatus, Endpoint, EventType, Message,
     Trigger,
@@ -42,7 +43,7 @@ fn code<T>(r: &Row, col: &'static str, decode: fn(i64) -> Option<T>) -> StoreRes
 
 pub(super) fn app(r: &Row) -> StoreResult<Application> {
     Ok(Application {
-        id: r.string("id")?,
+        id: AppId::from_stored(r.string("id")?),
         uid: r.opt_string("uid")?,
         name: r.string("name")?,
         metadata: object(r, "metadata")?,
@@ -54,12 +55,12 @@ pub(super) fn app(r: &Row) -> StoreResult<Application> {
 
 pub(super) fn endpoint(r: &Row) -> StoreResult<Endpoint> {
     Ok(Endpoint {
-        id: r.string("id")?,
-        app_id: r.string("app_id")?,
+        id: EndpointId::from_stored(r.string("id")?),
+        app_id: AppId::from_stored(r.string("app_id")?),
         uid: r.opt_string("uid")?,
         url: r.string("url")?,
         description: r.string("description")?,
-        secret: r.string("secret")?,
+        secret: r.string("secret")?.into(),
         old_secrets: from_json(r, "old_secrets")?.unwrap_or_default(),
         event_types: from_json(r, "event_types")?,
         channels: from_json(r, "channels")?,
@@ -89,8 +90,8 @@ pub(super) fn event_type(r: &Row) -> StoreResult<EventType> {
 
 pub(super) fn message(r: &Row) -> StoreResult<Message> {
     Ok(Message {
-        id: r.string("id")?,
-        app_id: r.string("app_id")?,
+        id: MessageId::from_stored(r.string("id")?),
+        app_id: AppId::from_stored(r.string("app_id")?),
         event_id: r.opt_string("event_id")?,
         event_type: r.string("event_type")?,
         payload: r.opt_string("payload")?,
@@ -108,10 +109,10 @@ pub(super) const DELIVERY_COLS: &str = "d.id AS d_id, d.app_id AS d_app_id, d.ms
 
 pub(super) fn delivery(r: &Row) -> StoreResult<Delivery> {
     Ok(Delivery {
-        id: r.string("d_id")?,
-        app_id: r.string("d_app_id")?,
-        msg_id: r.string("d_msg_id")?,
-        endpoint_id: r.string("d_endpoint_id")?,
+        id: DeliveryId::from_stored(r.string("d_id")?),
+        app_id: AppId::from_stored(r.string("d_app_id")?),
+        msg_id: MessageId::from_stored(r.string("d_msg_id")?),
+        endpoint_id: EndpointId::from_stored(r.string("d_endpoint_id")?),
         status: code(r, "d_status", DeliveryStatus::from_code)?,
         tries: r.i64("d_tries")?,
         next_attempt_at: r.opt_i64("d_next_attempt_at")?,
@@ -123,10 +124,10 @@ pub(super) fn delivery(r: &Row) -> StoreResult<Delivery> {
 
 pub(super) fn attempt(r: &Row) -> StoreResult<Attempt> {
     Ok(Attempt {
-        id: r.string("id")?,
-        app_id: r.string("app_id")?,
-        msg_id: r.string("msg_id")?,
-        endpoint_id: r.string("endpoint_id")?,
+        id: AttemptId::from_stored(r.string("id")?),
+        app_id: AppId::from_stored(r.string("app_id")?),
+        msg_id: MessageId::from_stored(r.string("msg_id")?),
+        endpoint_id: EndpointId::from_stored(r.string("endpoint_id")?),
         url: r.string("url")?,
         status: code(r, "status", AttemptStatus::from_code)?,
         status_code: r.i64("status_code")?,

@@ -93,6 +93,28 @@ impl<'a> From<Option<&'a str>> for Val<'a> {
         Val::Text(v)
     }
 }
+macro_rules! id_values {
+    ($($t:ty),*) => {$(
+        impl<'a> From<&'a $t> for Val<'a> {
+            fn from(v: &'a $t) -> Self {
+                Val::Text(Some(v.as_str()))
+            }
+        }
+        impl From<&$t> for Arg {
+            fn from(v: &$t) -> Self {
+                Arg::Text(Some(v.to_string()))
+            }
+        }
+    )*};
+}
+id_values!(
+    crate::ids::AppId,
+    crate::ids::EndpointId,
+    crate::ids::MessageId,
+    crate::ids::AttemptId,
+    crate::ids::DeliveryId
+);
+
 impl From<i64> for Val<'_> {
     fn from(v: i64) -> Self {
         Val::Int(Some(v))

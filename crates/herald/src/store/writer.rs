@@ -9,6 +9,7 @@ use super::batch::{self, Rows, Written};
 use super::db::{Db, Row, Sql, Tx, marks, q, run_in};
 use super::idempotency::{self, ClaimArgs, KeyClaim};
 use super::{Store, StoreResult, rows};
+use crate::ids::AppId;
 use crate::model::Endpoint;
 
 /// Most ids in one IN list.
@@ -75,8 +76,8 @@ impl WriteTx<'_> {
     pub async fn endpoints_of(
         &mut self,
         apps: &[&str],
-    ) -> StoreResult<HashMap<String, Vec<Arc<Endpoint>>>> {
-        let mut out: HashMap<String, Vec<Arc<Endpoint>>> = HashMap::new();
+    ) -> StoreResult<HashMap<AppId, Vec<Arc<Endpoint>>>> {
+        let mut out: HashMap<AppId, Vec<Arc<Endpoint>>> = HashMap::new();
         for chunk in apps.chunks(IDS_PER_STATEMENT) {
             let mut sql = q(&format!(
                 "SELECT * FROM endpoints WHERE app_id IN ({})",

@@ -64,7 +64,7 @@ pub async fn rotate_secret(
             finish(errors)?;
             let now = now_ms();
             let new = body.key.unwrap_or_else(secret::generate);
-            let old = std::mem::replace(&mut ep.secret, new.clone());
+            let old = std::mem::replace(&mut ep.secret, new.clone().into());
             ep.old_secrets.retain(|s| s.expires_at > now);
             if grace > 0 {
                 ep.old_secrets.push(OldSecret {

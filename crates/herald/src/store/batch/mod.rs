@@ -25,6 +25,7 @@ use super::db::{Db, Tx, marks};
 use super::rows::to_json;
 use super::sql::Val;
 use super::{NextStep, StoreResult};
+use crate::ids::{AppId, DeliveryId, EndpointId, MessageId};
 use crate::model::{Attempt, DeliveryStatus, Message};
 
 /// A column's type, for the arrays PostgreSQL gets.
@@ -114,10 +115,10 @@ const STATE: &[Ty] = &[Text, Int, Int, Int];
 /// A new delivery, as a batch stores it.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
-    pub id: String,
-    pub app_id: String,
-    pub msg_id: String,
-    pub endpoint_id: String,
+    pub id: DeliveryId,
+    pub app_id: AppId,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
     pub status: DeliveryStatus,
     pub next_attempt_at: Option<i64>,
     /// Set when the delivery is stored already leased to this node (handed over).
@@ -130,7 +131,7 @@ pub struct NewDelivery {
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub attempt: Attempt,
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     /// The lease the delivery was sent under: its state is set only if still held.
     pub lease_token: i64,
     pub next: NextStep,
@@ -148,12 +149,12 @@ pub struct Rows {
 #[derive(Debug)]
 pub struct Written {
     /// The new messages not stored: their eventId was published in the window.
-    pub refused: HashSet<String>,
+    pub refused: HashSet<MessageId>,
     /// The finished deliveries whose state was set (their leases were held).
-    pub finished: HashSet<String>,
+    pub finished: HashSet<DeliveryId>,
     /// The new deliveries stored, when not all were: on PostgreSQL, none is stored to an
     /// endpoint deleted meanwhile.
-    pub stored: Option<HashSet<String>>,
+    pub stored: Option<HashSet<DeliveryId>>,
 }
 
 fn message_values(m: &Message) -> [Val<'_>; 8] {

@@ -95,7 +95,7 @@ pub(super) async fn write(
     let mut endpoints: Vec<Option<String>> = rows
         .deliveries
         .iter()
-        .map(|d| Some(d.endpoint_id.clone()))
+        .map(|d| Some(d.endpoint_id.to_string()))
         .collect();
     endpoints.sort_unstable();
     endpoints.dedup();
@@ -103,7 +103,7 @@ pub(super) async fn write(
     let finished: Vec<Option<String>> = rows
         .finished
         .iter()
-        .map(|f| Some(f.delivery_id.clone()))
+        .map(|f| Some(f.delivery_id.to_string()))
         .collect();
     let tokens: Vec<Option<i64>> = rows.finished.iter().map(|f| Some(f.lease_token)).collect();
     let with_event_ids: Vec<&Arc<Message>> = rows
@@ -160,16 +160,16 @@ pub(super) async fn write(
     for row in found {
         let id = row.string("id")?;
         match row.string("what")?.as_str() {
-            "stored" => stored.insert(id),
+            "stored" => stored.insert(DeliveryId::from_stored(id)),
             "event" => events.insert(id),
-            "finished" => finished_ok.insert(id),
+            "finished" => finished_ok.insert(DeliveryId::from_stored(id)),
             _ => false,
         };
     }
     Ok(Written {
         refused: with_event_ids
             .iter()
-            .filter(|m| !events.contains(&m.id))
+            .filter(|m| !events.contains(m.id.as_str()))
             .map(|m| m.id.clone())
             .collect(),
         finished: finished_ok,
