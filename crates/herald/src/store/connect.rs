@@ -36,7 +36,8 @@ impl Store {
 }
 
 async fn open_sqlite(url: &str) -> StoreResult<Db> {
-    let db = Db::Sqlite(Arc::new(Lite::open(&lite::path_of(url)?)?));
+    let path = lite::path_of(url)?;
+    let db = Db::Sqlite(Arc::new(lite::blocking(move || Lite::open(&path)).await??));
     migrate::run(&db).await?;
     // One process owns a SQLite file (`Lite::open` locks it), so every lease in it is a dead
     // process's: its deliveries are due at once, not when their leases run out.

@@ -83,7 +83,10 @@ impl Db {
     /// Runs a write outside any transaction; returns the rows affected.
     pub async fn exec(&self, sql: Sql) -> StoreResult<u64> {
         Ok(match self {
-            Db::Sqlite(l) => lite::exec(&*l.writer().await, &sql)?,
+            Db::Sqlite(l) => {
+                let conn = l.writer().await;
+                lite::blocking(move || lite::exec(&conn, &sql)).await??
+            }
             Db::Postgres(p) => {
                 pg_retry(|| async { Ok(pg(&sql).execute(p).await?.rows_affected()) }).await?
             }
@@ -93,7 +96,11 @@ impl Db {
     /// Runs a write that returns rows (`RETURNING`).
     pub async fn exec_rows(&self, sql: Sql) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Db::Sqlite(l) => wrap(lite::query(&*l.writer().await, &sql)?, Row::Sqlite),
+            Db::Sqlite(l) => {
+                let conn = l.writer().await;
+                let rows = lite::blocking(move || lite::query(&conn, &sql)).await??;
+                wrap(rows, Row::Sqlite)
+            }
             Db::Postgres(p) => {
                 let rows = pg_retry(|| async { Ok(pg(&sql).fetch_all(p).await?) }).await?;
                 wrap(rows, Row::Pg)
@@ -104,7 +111,11 @@ impl Db {
     /// Runs a read. On SQLite it goes to a read-only connection, which sees every committed write.
     pub async fn all(&self, sql: Sql) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Db::Sqlite(l) => wrap(l.read(|c| lite::query(c, &sql))?, Row::Sqlite),
+            Db::Sqlite(l) => {
+                let l = l.clone();
+                let rows = lite::blocking(move || l.read(|c| lite::query(c, &sql))).await??;
+                wrap(rows, Row::Sqlite)
+            }
             Db::Postgres(p) => {
                 let rows = pg_retry(|| async { Ok(pg(&sql).fetch_all(p).await?) }).await?;
                 wrap(rows, Row::Pg)
@@ -122,7 +133,10 @@ impl Db {
     pub async fn all_capped(&self, sql: Sql, max_bytes: usize) -> StoreResult<(Vec<Row>, bool)> {
         match self {
             Db::Sqlite(l) => {
-                let (rows, cut) = l.read(|c| lite::query_capped(c, &sql, max_bytes))?;
+                let l = l.clone();
+                let (rows, cut) =
+                    lite::blocking(move || l.read(|c| lite::query_capped(c, &sql, max_bytes)))
+                        .await??;
                 Ok((wrap(rows, Row::Sqlite), cut))
             }
             Db::Postgres(p) => {
@@ -214,7 +228,7 @@ impl Tx {
 
     pub async fn exec(&mut self, sql: Sql) -> StoreResult<u64> {
         Ok(match self {
-            Tx::Sqlite(t) => lite::exec(t.conn(), &sql)?,
+            Tx::Sqlite(t) => t.run(move |c| lite::exec(c, &sql)).await?,
             Tx::Pg(t) => pg(&sql).execute(&mut **t).await?.rows_affected(),
         })
     }
@@ -222,14 +236,14 @@ impl Tx {
     /// The SQLite connection of a SQLite transaction (a batch binds its rows on it directly).
     pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
         match self {
-            Tx::Sqlite(t) => Some(t.conn()),
+            Tx::Sqlite(t) => t.conn(),
             Tx::Pg(_) => None,
         }
     }
 
     pub async fn all(&mut self, sql: Sql) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Tx::Sqlite(t) => wrap(lite::query(t.conn(), &sql)?, Row::Sqlite),
+            Tx::Sqlite(t) => wrap(t.run(move |c| lite::query(c, &sql)).await?, Row::Sqlite),
             Tx::Pg(t) => wrap(pg(&sql).fetch_all(&mut **t).await?, Row::Pg),
         })
     }
@@ -241,7 +255,9 @@ impl Tx {
     /// Runs a script of several statements without arguments (migrations).
     pub async fn script(&mut self, sql: &'static str) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.conn().execute_batch(sql)?,
+            Tx::Sqlite(t) => {
+                t.run(move |c| Ok(c.execute_batch(sql)?)).await?;
+            }
             Tx::Pg(t) => {
                 sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await?;
             }
@@ -260,7 +276,7 @@ impl Tx {
 
     pub async fn commit(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.commit()?,
+            Tx::Sqlite(t) => t.commit().await?,
             Tx::Pg(t) => t.commit().await?,
         }
         Ok(())
@@ -268,7 +284,7 @@ impl Tx {
 
     pub async fn rollback(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.rollback()?,
+            Tx::Sqlite(t) => t.rollback().await?,
             Tx::Pg(t) => t.rollback().await?,
         }
         Ok(())

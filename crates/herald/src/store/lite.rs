@@ -299,45 +299,96 @@ impl LiteRow {
     }
 }
 
-/// A write transaction on the writer connection, which it holds until commit or rollback. Dropped
-/// without a commit (an error on the way), it rolls back.
-pub(super) struct LiteTx {
+/// Runs `f`, which blocks (a statement, or a commit's fsync), where blocking is allowed: inline
+/// on a thread of its own (the group committer's, whose runtime is single-threaded), else on
+/// tokio's blocking pool, so that no async worker waits on SQLite.
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> StoreResult<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::Blocking(e.to_string())),
+        _ => Ok(f()),
+    }
+}
+
+/// The writer connection inside a transaction. Dropped before its commit or rollback (an error
+/// on the way, or the caller's future dropped while a statement ran on the blocking pool), it
+/// rolls back, so the connection never goes back to others mid-transaction.
+struct TxConn {
     conn: OwnedMutexGuard<Connection>,
     open: bool,
 }
 
-impl LiteTx {
-    pub async fn begin(lite: &Lite) -> StoreResult<LiteTx> {
-        let conn = lite.writer().await;
-        // IMMEDIATE: take the write lock now, not at the first write.
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        Ok(LiteTx { conn, open: true })
-    }
-
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    pub fn commit(mut self) -> StoreResult<()> {
-        self.conn.prepare_cached("COMMIT")?.execute([])?;
-        self.open = false;
-        Ok(())
-    }
-
-    pub fn rollback(mut self) -> StoreResult<()> {
-        self.open = false;
-        self.conn.prepare_cached("ROLLBACK")?.execute([])?;
-        Ok(())
-    }
-}
-
-impl Drop for LiteTx {
+impl Drop for TxConn {
     fn drop(&mut self) {
         if self.open
             && let Err(e) = self.conn.execute_batch("ROLLBACK")
         {
             tracing::error!(error = %e, "rolling back a SQLite transaction failed");
         }
+    }
+}
+
+/// A write transaction on the writer connection, which it holds until commit or rollback.
+pub(super) struct LiteTx {
+    conn: Option<TxConn>,
+}
+
+impl LiteTx {
+    pub async fn begin(lite: &Lite) -> StoreResult<LiteTx> {
+        let conn = lite.writer().await;
+        let conn = blocking(move || -> StoreResult<TxConn> {
+            // IMMEDIATE: take the write lock now, not at the first write.
+            conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+            Ok(TxConn { conn, open: true })
+        })
+        .await??;
+        Ok(LiteTx { conn: Some(conn) })
+    }
+
+    /// The connection, for a caller allowed to block (the group committer's thread).
+    pub fn conn(&self) -> Option<&Connection> {
+        self.conn.as_ref().map(|c| &*c.conn)
+    }
+
+    /// Runs `f` on the connection, where blocking is allowed (see [`blocking`]).
+    pub async fn run<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let conn = self.conn.take().ok_or_else(|| {
+            StoreError::Corrupt("a SQLite transaction used after it ended".into())
+        })?;
+        let (conn, out) = blocking(move || {
+            let out = f(&conn.conn);
+            (conn, out)
+        })
+        .await?;
+        self.conn = Some(conn);
+        out
+    }
+
+    async fn end(mut self, statement: &'static str) -> StoreResult<()> {
+        self.run(move |c| {
+            c.prepare_cached(statement)?.execute([])?;
+            Ok(())
+        })
+        .await?;
+        if let Some(c) = self.conn.as_mut() {
+            c.open = false;
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        self.end("COMMIT").await
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.end("ROLLBACK").await
     }
 }
 

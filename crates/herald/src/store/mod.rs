@@ -108,6 +108,8 @@ pub enum StoreError {
     Url(String),
     #[error("the store is shutting down")]
     Closed,
+    #[error("a database call on a blocking thread failed: {0}")]
+    Blocking(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
