@@ -54,17 +54,7 @@ pub async fn put_headers(
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<HeadersIn>,
 ) -> ApiResult<StatusCode> {
-    let app = st.app(&who, &app_id).await?;
-    let mut errors = Vec::new();
-    check_headers(&body.headers, "headers", false, &mut errors);
-    finish(errors)?;
-    st.store
-        .modify_endpoint(&app.id, &ep_id, |ep| {
-            ep.headers = body.headers;
-            Ok::<_, ApiError>(())
-        })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    change_headers(&st, &who, &app_id, &ep_id, body.headers, false).await
 }
 
 /// `PATCH headers`: sets the given headers; a `null` value removes one.
@@ -74,13 +64,29 @@ pub async fn patch_headers(
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<HeadersIn>,
 ) -> ApiResult<StatusCode> {
-    let app = st.app(&who, &app_id).await?;
+    change_headers(&st, &who, &app_id, &ep_id, body.headers, true).await
+}
+
+/// Replaces an endpoint's headers with `headers`, or (`patch`) sets those given and removes
+/// those given as `null`.
+async fn change_headers(
+    st: &AppState,
+    who: &Principal,
+    app_id: &str,
+    ep_id: &str,
+    headers: Map<String, Value>,
+    patch: bool,
+) -> ApiResult<StatusCode> {
+    let app = st.app(who, app_id).await?;
     let mut errors = Vec::new();
-    check_headers(&body.headers, "headers", true, &mut errors);
+    check_headers(&headers, "headers", patch, &mut errors);
     finish(errors)?;
     st.store
-        .modify_endpoint(&app.id, &ep_id, |ep| {
-            for (k, v) in body.headers {
+        .modify_endpoint(&app.id, ep_id, |ep| {
+            if !patch {
+                ep.headers.clear();
+            }
+            for (k, v) in headers {
                 // Header names are case-insensitive: replace any spelling of the same name.
                 ep.headers
                     .retain(|existing, _| !existing.eq_ignore_ascii_case(&k));

@@ -69,12 +69,7 @@ pub async fn recover(
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<RecoverIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
-    let (since, until) = body.range()?;
-    let n = st.store.recover(&ep.id, since, until).await?;
-    tracing::info!(endpoint = %ep.id, requeued = n, "recover");
-    st.wake.notify_one();
-    Ok((StatusCode::ACCEPTED, task_out("endpoint.recover")))
+    requeue(&st, &who, &app_id, &ep_id, &body, Requeue::Failed).await
 }
 
 /// `POST replay-missing`: queues the messages since a time that this endpoint never got.
@@ -84,12 +79,40 @@ pub async fn replay_missing(
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<RecoverIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
+    requeue(&st, &who, &app_id, &ep_id, &body, Requeue::Missing).await
+}
+
+/// What a recovery queues again.
+enum Requeue {
+    /// Deliveries that failed (or were skipped while the endpoint was disabled).
+    Failed,
+    /// Messages the endpoint never had a delivery of.
+    Missing,
+}
+
+async fn requeue(
+    st: &AppState,
+    who: &Principal,
+    app_id: &str,
+    ep_id: &str,
+    body: &RecoverIn,
+    what: Requeue,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let ep = endpoint_of(st, who, app_id, ep_id).await?;
     let (since, until) = body.range()?;
-    let n = st.store.replay_missing(&ep, since, until).await?;
-    tracing::info!(endpoint = %ep.id, queued = n, "replay-missing");
+    let (n, task) = match what {
+        Requeue::Failed => (
+            st.store.recover(&ep.id, since, until).await?,
+            "endpoint.recover",
+        ),
+        Requeue::Missing => (
+            st.store.replay_missing(&ep, since, until).await?,
+            "endpoint.replay",
+        ),
+    };
+    tracing::info!(endpoint = %ep.id, queued = n, task, "deliveries queued again");
     st.wake.notify_one();
-    Ok((StatusCode::ACCEPTED, task_out("endpoint.replay")))
+    Ok((StatusCode::ACCEPTED, task_out(task)))
 }
 
 #[derive(Deserialize)]
