@@ -24,6 +24,8 @@ const TOKEN_HASH_SETTING: &str = "operator_token_hash";
 pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error("--secret-key: {0}")]
+    SecretKey(#[from] crate::store::BadKey),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -51,7 +53,17 @@ pub fn database_url(url: &str) -> String {
 
 /// Opens the database named in `cfg` and runs its migrations.
 pub async fn open_store(cfg: &Config) -> Result<Store, StartError> {
-    Ok(Store::connect(&database_url(&cfg.database_url)).await?)
+    let cipher = match cfg.secret_key.as_deref() {
+        Some(k) => Some(crate::store::Cipher::from_base64(k)?),
+        None => {
+            tracing::warn!(
+                "no --secret-key (HERALD_SECRET_KEY): endpoint secrets and response bodies \
+                 are stored in plain text"
+            );
+            None
+        }
+    };
+    Ok(Store::connect(&database_url(&cfg.database_url), cipher).await?)
 }
 
 /// The hash of the operator token: the configured one, or one generated on the very first start,

@@ -68,6 +68,11 @@ pub struct Config {
     #[arg(long, env = "HERALD_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Seals endpoint secrets, endpoint headers and stored response bodies at rest: 32 bytes,
+    /// base64 (`openssl rand -base64 32`). Without it they are stored in plain text.
+    #[arg(long, env = "HERALD_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<crate::secret::Secret>,
+
     /// Most API requests served at once; beyond that a request waits up to a second for a
     /// turn, then gets 503 with `Retry-After` (health checks are not counted).
     #[arg(long, env = "HERALD_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]

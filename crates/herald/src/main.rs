@@ -30,6 +30,16 @@ enum Command {
     Serve(Config),
     /// Create or upgrade the database schema, then exit.
     Migrate(Config),
+    /// Seal every endpoint secret, header set and stored response body with a new
+    /// --new-secret-key (opening them with --secret-key, or as plain text without one), then
+    /// exit. Run it with no node serving, then restart the nodes with the new key.
+    RotateSecretKey {
+        #[command(flatten)]
+        cfg: Config,
+        /// The new key: 32 bytes, base64.
+        #[arg(long, env = "HERALD_NEW_SECRET_KEY", hide_env_values = true)]
+        new_secret_key: herald::secret::Secret,
+    },
     /// Receive webhooks locally: verify, print and answer each request (for developers).
     Listen(cli::listen::ListenArgs),
     #[command(flatten)]
@@ -47,7 +57,7 @@ fn main() -> std::process::ExitCode {
         .command
         .unwrap_or_else(|| Command::Serve(Config::defaults()));
     let mut rt = match &command {
-        Command::Serve(c) | Command::Migrate(c) => {
+        Command::Serve(c) | Command::Migrate(c) | Command::RotateSecretKey { cfg: c, .. } => {
             init_logs();
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = c.worker_threads.filter(|n| *n > 0) {
@@ -94,6 +104,10 @@ async fn run(command: Command) -> std::process::ExitCode {
             .await
             .map(|_| println!("database is up to date"))
             .map_err(|e| e.to_string()),
+        Command::RotateSecretKey {
+            cfg,
+            new_secret_key,
+        } => rotate_secret_key(cfg, &new_secret_key).await,
         Command::Listen(args) => return cli::exit(cli::listen::run(args, shutdown_signal()).await),
         Command::Client(cmd) => return cli::run(cmd).await,
         Command::Completions { .. } => Ok(()),
@@ -105,6 +119,21 @@ async fn run(command: Command) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn rotate_secret_key(cfg: Config, new: &str) -> Result<(), String> {
+    let new =
+        herald::store::Cipher::from_base64(new).map_err(|e| format!("--new-secret-key: {e}"))?;
+    let store = herald::app::open_store(&cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    let done = store.reseal(&new).await.map_err(|e| e.to_string())?;
+    println!(
+        "sealed with the new key: {} endpoints, {} attempts' response bodies; start the nodes \
+         with it now",
+        done.endpoints, done.attempts
+    );
+    Ok(())
 }
 
 async fn serve(cfg: Config) -> Result<(), String> {

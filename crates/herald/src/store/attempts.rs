@@ -42,7 +42,7 @@ impl Store {
         self.filters(&mut sql, f, "a.created_at");
         let back = page.apply(&mut sql, "a.id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
-        let list = rows::each(&found, rows::attempt)?;
+        let list = rows::each(&found, |r| rows::attempt(r, self.cipher()))?;
         Ok(page.finish(list, back, cut, |a| a.id.to_string()))
     }
 
@@ -62,7 +62,7 @@ impl Store {
             )
             .await?
             .ok_or(StoreError::NotFound("attempt"))?;
-        rows::attempt(&row)
+        rows::attempt(&row, self.cipher())
     }
 
     pub async fn expunge_attempt(

@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::db::{Db, q};
 use super::lite::{self, Lite};
-use super::{Store, StoreError, StoreResult, migrate, nodelay};
+use super::{Cipher, Store, StoreError, StoreResult, migrate, nodelay};
 
 /// PostgreSQL connections per node: the committer, the dispatcher's claims and the API's reads.
 pub(super) const PG_POOL_SIZE: u32 = 16;
@@ -17,7 +17,8 @@ pub(super) const PG_POOL_SIZE: u32 = 16;
 impl Store {
     /// Opens the database at `url` (`sqlite:PATH`, `sqlite://PATH` or `postgres://...`), creating
     /// a SQLite file if missing, and brings its schema up to date.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    /// `cipher` seals secrets and response bodies at rest (see `sealed.rs`).
+    pub async fn connect(url: &str, cipher: Option<Cipher>) -> StoreResult<Self> {
         let (db, commit_db) = if url.starts_with("sqlite:") {
             let db = open_sqlite(url).await?;
             (db.clone(), db)
@@ -31,6 +32,7 @@ impl Store {
             writer_db: commit_db,
             app_cache: Default::default(),
             node: format!("{:016x}", fastrand::u64(..)).into(),
+            cipher: cipher.map(Arc::new),
         })
     }
 }

@@ -44,7 +44,9 @@ impl Store {
         .bind(msg_id);
         let back = page.apply(&mut sql, "d.endpoint_id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
-        let list = rows::each(&found, |r| Ok((rows::delivery(r)?, rows::endpoint(r)?)))?;
+        let list = rows::each(&found, |r| {
+            Ok((rows::delivery(r)?, rows::endpoint(r, self.cipher())?))
+        })?;
         Ok(page.finish(list, back, cut, |(d, _)| d.endpoint_id.to_string()))
     }
 

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::db::{marks, q};
 use super::rows::{self, to_json};
+use super::sealed;
 use super::{EndpointFields, Page, PageOut, Store, StoreError, StoreResult, is_unique_violation};
 use crate::ids::{self, AppId, EndpointId};
 use crate::model::Endpoint;
@@ -39,11 +40,11 @@ impl Store {
                 .bind(&f.uid)
                 .bind(&f.url)
                 .bind(&f.description)
-                .bind(secret)
+                .bind(sealed::seal(self.cipher(), secret))
                 .bind(f.event_types.as_ref().map(to_json))
                 .bind(f.channels.as_ref().map(to_json))
                 .bind(f.disabled)
-                .bind(to_json(headers))
+                .bind(sealed::seal(self.cipher(), &to_json(headers)))
                 .bind(to_json(&f.metadata))
                 .bind(f.throttle_rate)
                 .bind(to_json(&f.options))
@@ -67,7 +68,7 @@ impl Store {
             .opt(q(sql).bind(app_id).bind(id_or_uid))
             .await?
             .ok_or(StoreError::NotFound("endpoint"))?;
-        rows::endpoint(&row)
+        rows::endpoint(&row, self.cipher())
     }
 
     pub async fn list_endpoints(
@@ -78,7 +79,7 @@ impl Store {
         let mut sql = q("SELECT * FROM endpoints WHERE app_id = ?").bind(app_id);
         let back = page.apply(&mut sql, "id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
-        let list = rows::each(&found, rows::endpoint)?;
+        let list = rows::each(&found, |r| rows::endpoint(r, self.cipher()))?;
         Ok(page.finish(list, back, cut, |e| e.id.to_string()))
     }
 
@@ -115,7 +116,7 @@ impl Store {
             )
             .await?
             .ok_or(StoreError::NotFound("endpoint"))?;
-        let mut ep = rows::endpoint(&row)?;
+        let mut ep = rows::endpoint(&row, self.cipher())?;
         let out = change(&mut ep)?;
         ep.updated_at = crate::clock::now_ms();
         tx.exec(
@@ -129,13 +130,13 @@ impl Store {
             .bind(&ep.uid)
             .bind(&ep.url)
             .bind(&ep.description)
-            .bind(ep.secret.expose())
-            .bind(to_json(&ep.old_secrets))
+            .bind(sealed::seal(self.cipher(), ep.secret.expose()))
+            .bind(sealed::seal(self.cipher(), &to_json(&ep.old_secrets)))
             .bind(ep.event_types.as_ref().map(to_json))
             .bind(ep.channels.as_ref().map(to_json))
             .bind(ep.disabled)
             .bind(&ep.disabled_reason)
-            .bind(to_json(&ep.headers))
+            .bind(sealed::seal(self.cipher(), &to_json(&ep.headers)))
             .bind(to_json(&ep.metadata))
             .bind(ep.throttle_rate)
             .bind(to_json(&ep.options))
@@ -210,6 +211,8 @@ impl Store {
         for id in ids {
             sql.arg(*id);
         }
-        rows::each(&self.db.all(sql).await?, rows::endpoint)
+        rows::each(&self.db.all(sql).await?, |r| {
+            rows::endpoint(r, self.cipher())
+        })
     }
 }

@@ -18,7 +18,9 @@ mod migrate;
 mod nodelay;
 mod page;
 mod queue;
+mod reseal;
 mod rows;
+mod sealed;
 mod sql;
 mod tokens;
 mod writer;
@@ -26,6 +28,8 @@ mod writer;
 pub use batch::{Finished, NewDelivery, Rows, Written};
 pub use idempotency::{ClaimArgs, KeyClaim, RenderBody, Respond};
 pub use page::{Order, Page, PageOut};
+pub use reseal::Resealed;
+pub use sealed::{BadKey, Cipher};
 pub use writer::{WriteTx, Writer};
 
 use serde_json::Value;
@@ -41,6 +45,14 @@ pub struct Store {
     /// This node's name in the wake-ups it sends other nodes (PostgreSQL), so that its own
     /// listener ignores them: a random id per process.
     node: std::sync::Arc<str>,
+    /// Seals secrets and response bodies at rest (`--secret-key`), if set.
+    cipher: Option<std::sync::Arc<sealed::Cipher>>,
+}
+
+impl Store {
+    fn cipher(&self) -> Option<&sealed::Cipher> {
+        self.cipher.as_deref()
+    }
 }
 
 /// A duplicate `eventId` is refused for this long, as Svix does.
@@ -110,6 +122,8 @@ pub enum StoreError {
     Closed,
     #[error("a database call on a blocking thread failed: {0}")]
     Blocking(String),
+    #[error("{0}")]
+    Sealed(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

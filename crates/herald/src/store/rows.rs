@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::db::Row;
+use super::sealed::{self, Cipher};
 use super::{StoreError, StoreResult};
 use crate::ids::{AppId, AttemptId, DeliveryId, EndpointId, MessageId};
 use crate::model::{
@@ -20,6 +21,23 @@ fn from_json<T: serde::de::DeserializeOwned>(r: &Row, col: &'static str) -> Stor
     r.opt_string(col)?
         .map(|s| {
             serde_json::from_str(&s).map_err(|source| StoreError::Json {
+                column: col,
+                source,
+            })
+        })
+        .transpose()
+}
+
+/// A JSON column that may be sealed.
+fn sealed_json<T: serde::de::DeserializeOwned>(
+    r: &Row,
+    col: &'static str,
+    cipher: Option<&Cipher>,
+) -> StoreResult<Option<T>> {
+    r.opt_string(col)?
+        .map(|s| {
+            let text = sealed::open(cipher, s)?;
+            serde_json::from_str(&text).map_err(|source| StoreError::Json {
                 column: col,
                 source,
             })
@@ -53,20 +71,21 @@ pub(super) fn app(r: &Row) -> StoreResult<Application> {
     })
 }
 
-pub(super) fn endpoint(r: &Row) -> StoreResult<Endpoint> {
+/// An endpoint row, its secrets and headers opened with `cipher` if they were sealed.
+pub(super) fn endpoint(r: &Row, cipher: Option<&Cipher>) -> StoreResult<Endpoint> {
     Ok(Endpoint {
         id: EndpointId::from_stored(r.string("id")?),
         app_id: AppId::from_stored(r.string("app_id")?),
         uid: r.opt_string("uid")?,
         url: r.string("url")?,
         description: r.string("description")?,
-        secret: r.string("secret")?.into(),
-        old_secrets: from_json(r, "old_secrets")?.unwrap_or_default(),
+        secret: sealed::open(cipher, r.string("secret")?)?.into(),
+        old_secrets: sealed_json(r, "old_secrets", cipher)?.unwrap_or_default(),
         event_types: from_json(r, "event_types")?,
         channels: from_json(r, "channels")?,
         disabled: r.i64("disabled")? != 0,
         disabled_reason: r.opt_string("disabled_reason")?,
-        headers: from_json(r, "headers")?.unwrap_or_default(),
+        headers: sealed_json(r, "headers", cipher)?.unwrap_or_default(),
         metadata: object(r, "metadata")?,
         throttle_rate: r.opt_i64("throttle_rate")?,
         options: from_json(r, "options")?.unwrap_or_default(),
@@ -122,7 +141,8 @@ pub(super) fn delivery(r: &Row) -> StoreResult<Delivery> {
     })
 }
 
-pub(super) fn attempt(r: &Row) -> StoreResult<Attempt> {
+/// An attempt row, its response body opened with `cipher` if it was sealed.
+pub(super) fn attempt(r: &Row, cipher: Option<&Cipher>) -> StoreResult<Attempt> {
     Ok(Attempt {
         id: AttemptId::from_stored(r.string("id")?),
         app_id: AppId::from_stored(r.string("app_id")?),
@@ -131,7 +151,10 @@ pub(super) fn attempt(r: &Row) -> StoreResult<Attempt> {
         url: r.string("url")?,
         status: code(r, "status", AttemptStatus::from_code)?,
         status_code: r.i64("status_code")?,
-        response: r.opt_string("response")?,
+        response: r
+            .opt_string("response")?
+            .map(|s| sealed::open(cipher, s))
+            .transpose()?,
         duration_ms: r.i64("duration_ms")?,
         error: r.opt_string("error")?,
         trigger: code(r, "trigger_type", Trigger::from_code)?,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::batch::{self, Rows, Written};
 use super::db::{Db, Row, Sql, Tx, marks, q, run_in};
 use super::idempotency::{self, ClaimArgs, KeyClaim};
+use super::sealed::Cipher;
 use super::{Store, StoreResult, rows};
 use crate::ids::AppId;
 use crate::model::Endpoint;
@@ -19,6 +20,8 @@ const IDS_PER_STATEMENT: usize = 500;
 #[derive(Clone)]
 pub struct Writer {
     db: Db,
+    /// Seals attempts' response bodies, opens endpoints' secrets (see `sealed.rs`).
+    cipher: Option<Arc<Cipher>>,
     /// This node's name in the wake-ups it sends other nodes (see `Store::node`).
     node: Arc<str>,
 }
@@ -35,6 +38,7 @@ impl Store {
     pub fn writer(&self) -> Writer {
         Writer {
             db: self.writer_db.clone(),
+            cipher: self.cipher.clone(),
             node: self.node.clone(),
         }
     }
@@ -87,7 +91,7 @@ impl WriteTx<'_> {
                 sql.arg(*a);
             }
             for row in self.all(sql).await? {
-                let ep = rows::endpoint(&row)?;
+                let ep = rows::endpoint(&row, self.w.cipher.as_deref())?;
                 out.entry(ep.app_id.clone()).or_default().push(Arc::new(ep));
             }
         }
@@ -98,7 +102,8 @@ impl WriteTx<'_> {
     /// other nodes (PostgreSQL) that deliveries are due, at commit.
     pub async fn write(&mut self, rows: &Rows, now: i64, notify: bool) -> StoreResult<Written> {
         let node = notify.then_some(&*self.w.node);
-        batch::write(&self.w.db, &mut self.tx, rows, now, node).await
+        let cipher = self.w.cipher.as_deref();
+        batch::write(&self.w.db, &mut self.tx, rows, now, node, cipher).await
     }
 
     /// Claims an idempotency key (see `idempotency.rs`).

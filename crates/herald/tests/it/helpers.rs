@@ -228,6 +228,12 @@ impl TestApp {
         self.req(reqwest::Method::GET, path, None).await
     }
 
+    /// Every row of `table` as text, all columns, straight from the database (to look for what
+    /// must not be stored in the clear).
+    pub async fn dump(&self, table: &str) -> String {
+        dump_table(&self.db_url, table).await
+    }
+
     /// Takes the database's write lock from outside Herald (SQLite: a write transaction on the
     /// file; PostgreSQL: the messages table locked against inserts), so that the group
     /// committer hangs on its next batch, as it would on a stuck disk or database.
@@ -302,6 +308,40 @@ impl TestApp {
     }
 }
 
+/// Every row of `table` in the database at `db_url`, as text.
+pub async fn dump_table(db_url: &str, table: &str) -> String {
+    match db_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let c = rusqlite::Connection::open(path).expect("open the test database");
+            let mut st = c.prepare(&format!("SELECT * FROM {table}")).unwrap();
+            let n = st.column_count();
+            let mut out = String::new();
+            let mut rows = st.query([]).unwrap();
+            while let Some(r) = rows.next().unwrap() {
+                for i in 0..n {
+                    let v: rusqlite::types::Value = r.get(i).unwrap();
+                    out.push_str(&format!("{v:?}\t"));
+                }
+                out.push('\n');
+            }
+            out
+        }
+        None => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(db_url)
+                .await
+                .expect("connect to the test database");
+            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT t::text FROM {table} t"
+            )))
+            .fetch_all(&mut c)
+            .await
+            .expect("read the table");
+            rows.join("\n")
+        }
+    }
+}
+
 /// A write lock held from outside Herald (see [`TestApp::hold_writes`]).
 pub enum WriteLock {
     Sqlite(rusqlite::Connection),
@@ -359,6 +399,8 @@ struct ReceiverState {
     /// Answers to give, in order; 200 once empty.
     script: Mutex<VecDeque<Reply>>,
     delay: Mutex<Duration>,
+    /// The body of every answer ("ok" unless set).
+    body: Mutex<Option<String>>,
 }
 
 /// A webhook receiver on 127.0.0.1 that records every request.
@@ -406,6 +448,11 @@ impl Receiver {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         });
+    }
+
+    /// Answer every request with this body.
+    pub fn set_body(&self, body: &str) {
+        *self.state.body.lock().unwrap() = Some(body.to_string());
     }
 
     pub fn set_delay(&self, d: Duration) {
@@ -470,7 +517,13 @@ async fn receive(
             HeaderValue::from_str(v).unwrap(),
         );
     }
-    (StatusCode::from_u16(reply.status).unwrap(), extra, "ok").into_response()
+    let body = st
+        .body
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| "ok".into());
+    (StatusCode::from_u16(reply.status).unwrap(), extra, body).into_response()
 }
 
 /// Verifies a Standard Webhooks request the way a receiver would, with RustCrypto's HMAC:

@@ -43,6 +43,7 @@ mod listen;
 mod multinode;
 mod races;
 mod sdk;
+mod secrets;
 mod shutdown;
 mod tenancy;
 mod verify;

@@ -18,11 +18,13 @@
 mod pg;
 mod sqlite;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::db::{Db, Tx, marks};
 use super::rows::to_json;
+use super::sealed::Cipher;
 use super::sql::Val;
 use super::{NextStep, StoreResult};
 use crate::ids::{AppId, DeliveryId, EndpointId, MessageId};
@@ -213,7 +215,8 @@ fn delivery_values(d: &NewDelivery) -> [Val<'_>; 10] {
     ]
 }
 
-fn attempt_values(a: &Attempt) -> [Val<'_>; 12] {
+/// An attempt's values, its response body given apart (sealed, if at-rest encryption is on).
+fn attempt_values<'a>(a: &'a Attempt, response: Option<&'a str>) -> [Val<'a>; 12] {
     [
         Val::from(&a.id),
         Val::from(&a.app_id),
@@ -222,7 +225,7 @@ fn attempt_values(a: &Attempt) -> [Val<'_>; 12] {
         Val::from(&a.url),
         Val::from(a.status.code()),
         Val::from(a.status_code),
-        Val::from(&a.response),
+        Val::from(response),
         Val::from(a.duration_ms),
         Val::from(&a.error),
         Val::from(a.trigger.code()),
@@ -297,10 +300,22 @@ pub(super) async fn write(
     rows: &Rows,
     now: i64,
     notify: Option<&str>,
+    cipher: Option<&Cipher>,
 ) -> StoreResult<Written> {
     let window_start = now - super::EVENT_ID_WINDOW_MS;
+    // Response bodies may echo tokens: sealed at rest when a key is set.
+    let responses: Vec<Option<Cow<'_, str>>> = rows
+        .finished
+        .iter()
+        .map(|f| {
+            f.attempt.response.as_deref().map(|r| match cipher {
+                Some(c) => Cow::Owned(c.seal(r)),
+                None => Cow::Borrowed(r),
+            })
+        })
+        .collect();
     match tx.as_mut().filter(|t| !t.is_pg()) {
-        Some(t) => sqlite::write(t, rows, now, window_start).await,
-        None => pg::write(db, tx, rows, now, window_start, notify).await,
+        Some(t) => sqlite::write(t, rows, &responses, now, window_start).await,
+        None => pg::write(db, tx, rows, &responses, now, window_start, notify).await,
     }
 }

@@ -1,5 +1,6 @@
 //! A batch on PostgreSQL: the whole batch as one statement, each column's values as one array.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
@@ -88,6 +89,7 @@ pub(super) async fn write(
     db: &Db,
     tx: &mut Option<Tx>,
     rows: &Rows,
+    responses: &[Option<Cow<'_, str>>],
     now: i64,
     window_start: i64,
     notify: Option<&str>,
@@ -111,8 +113,8 @@ pub(super) async fn write(
         .iter()
         .filter(|m| m.event_id.is_some())
         .collect();
-    let attempts = rows.finished.iter().map(|f| {
-        let mut v = attempt_values(&f.attempt).to_vec();
+    let attempts = rows.finished.iter().zip(responses).map(|(f, r)| {
+        let mut v = attempt_values(&f.attempt, r.as_deref()).to_vec();
         v.push(Val::from(&f.delivery_id));
         v
     });

@@ -1,6 +1,7 @@
 //! A batch on SQLite: each row is one run of a cached prepared statement, plain calls on the
 //! committer's thread, in the batch's transaction.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -19,6 +20,7 @@ const SET_STATE: &str = "UPDATE deliveries SET status = ?3, tries = tries + 1,
 pub(super) async fn write(
     t: &mut Tx,
     rows: &Rows,
+    responses: &[Option<Cow<'_, str>>],
     now: i64,
     window_start: i64,
 ) -> StoreResult<Written> {
@@ -69,7 +71,10 @@ pub(super) async fn write(
     lite::exec_rows(
         conn,
         attempts,
-        rows.finished.iter().map(|f| attempt_values(&f.attempt)),
+        rows.finished
+            .iter()
+            .zip(responses)
+            .map(|(f, r)| attempt_values(&f.attempt, r.as_deref())),
     )?;
     let counts = lite::exec_rows(
         conn,
