@@ -35,6 +35,11 @@ pub struct Config {
     )]
     pub allow_targets: Vec<IpNet>,
 
+    /// Deliver over https only: endpoint URLs must be https, at creation, on every change and
+    /// when sending (as the Sematryx and Treble documentation require of their customers).
+    #[arg(long, env = "HERALD_HTTPS_ONLY")]
+    pub https_only: bool,
+
     /// Seconds to wait before each retry, in order; the delivery fails after the last one.
     #[arg(
         long,

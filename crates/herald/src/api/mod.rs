@@ -77,7 +77,7 @@ impl AppState {
         wake: Arc<Notify>,
         operator_hash: [u8; 32],
     ) -> Self {
-        let policy = AddressPolicy::new(cfg.allow_targets.clone());
+        let policy = AddressPolicy::new(cfg.allow_targets.clone()).https_only(cfg.https_only);
         let turns = Arc::new(tokio::sync::Semaphore::new(
             cfg.max_concurrent_requests.max(1),
         ));

@@ -132,7 +132,8 @@ impl Dispatcher {
             store,
             pipeline,
             client: Client::new(
-                crate::net::guard::AddressPolicy::new(cfg.allow_targets.clone()),
+                crate::net::guard::AddressPolicy::new(cfg.allow_targets.clone())
+                    .https_only(cfg.https_only),
                 max_in_flight,
             ),
             schedule: cfg.retry_schedule.clone(),

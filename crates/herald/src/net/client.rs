@@ -83,6 +83,12 @@ impl Client {
             Ok(u) => u,
             Err(e) => return fail(format!("invalid URL: {e}")),
         };
+        if !self.policy.permits_scheme(parsed.scheme()) {
+            return fail(format!(
+                "{}:// targets are refused: this server delivers over https only",
+                parsed.scheme()
+            ));
+        }
         // A literal address never reaches the resolver, so it is checked here.
         if let Some(ip) = literal_ip(&parsed)
             && !self.policy.permits(ip)

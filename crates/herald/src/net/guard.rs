@@ -9,15 +9,31 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// Which addresses may be connected to.
+/// Which targets may be delivered to: public addresses and the allow-list's, and with
+/// `--https-only` only over https.
 #[derive(Debug, Clone, Default)]
 pub struct AddressPolicy {
     allow: Vec<IpNet>,
+    https_only: bool,
 }
 
 impl AddressPolicy {
     pub fn new(allow: Vec<IpNet>) -> Self {
-        AddressPolicy { allow }
+        AddressPolicy {
+            allow,
+            https_only: false,
+        }
+    }
+
+    /// Deliver over https only (`--https-only`).
+    pub fn https_only(mut self, on: bool) -> Self {
+        self.https_only = on;
+        self
+    }
+
+    /// Whether a URL of this scheme may be delivered to.
+    pub fn permits_scheme(&self, scheme: &str) -> bool {
+        scheme == "https" || (scheme == "http" && !self.https_only)
     }
 
     pub fn permits(&self, ip: IpAddr) -> bool {

@@ -3,6 +3,8 @@
 //! these checks it answered 500 where SQLite stored the bytes), and nothing is stored.
 
 use reqwest::Method;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -334,7 +336,66 @@ async fn parser_errors_have_json_bodies() {
     assert_eq!(s, 200);
 }
 
+/// `--https-only`: http:// is refused at creation and change, and at send for an endpoint
+/// made before the setting was on.
+async fn https_only_refuses_http_at_create_and_at_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = test_database_url(&dir).await;
+    let port = free_port();
+    let rx = Receiver::start().await;
+    let mut node = Node::start(&db, port, &[]).await;
+    let app = node.app_with_endpoint("acme", &rx.url("/hook")).await;
+    node.terminate();
+    assert!(node.wait_exit(Duration::from_secs(30)).await.success());
+
+    let node = Node::start(&db, port, &[("HERALD_HTTPS_ONLY", "true")]).await;
+    let (s, b) = node
+        .post(
+            &format!("/app/{app}/endpoint"),
+            json!({"url": rx.url("/other")}),
+        )
+        .await;
+    assert_eq!((s, named(&b)), (422, "body.url".into()), "{b}");
+    assert!(msg(&b).contains("https"), "{b}");
+    let (s, b) = node
+        .post(
+            &format!("/app/{app}/endpoint"),
+            json!({"url": "https://example.com/hook"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, m) = node
+        .post(
+            &format!("/app/{app}/msg"),
+            json!({"eventType": "x.y", "payload": {}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{m}");
+    let msg_id = m["id"].as_str().unwrap();
+    let attempts = eventually("the refused attempt", Duration::from_secs(15), || async {
+        let (_, b) = node.get(&format!("/app/{app}/attempt/msg/{msg_id}")).await;
+        let data = b["data"].as_array().cloned().unwrap_or_default();
+        let refused: Vec<serde_json::Value> = data
+            .into_iter()
+            .filter(|a| a["url"].as_str().is_some_and(|u| u.starts_with("http://")))
+            .collect();
+        (!refused.is_empty()).then_some(refused)
+    })
+    .await;
+    assert_eq!(attempts[0]["responseStatusCode"], 0);
+    assert!(
+        attempts[0]["response"]
+            .as_str()
+            .unwrap()
+            .contains("https only"),
+        "{}",
+        attempts[0]
+    );
+    assert!(rx.received().is_empty(), "nothing sent over http");
+}
+
 backend_tests!(
+    https_only_refuses_http_at_create_and_at_send,
     nul_bytes_are_refused_everywhere,
     iterators_that_are_not_of_the_list_are_422,
     urls_are_trimmed_and_control_characters_refused,

@@ -203,6 +203,11 @@ pub(super) fn check_url(st: &AppState, raw: &str, errors: &mut Vec<FieldError>) 
     };
     if url.scheme() != "http" && url.scheme() != "https" {
         errors.push(FieldError::body("url", "must use http or https"));
+    } else if !st.policy.permits_scheme(url.scheme()) {
+        errors.push(FieldError::body(
+            "url",
+            "must use https: this server delivers over https only (--https-only)",
+        ));
     } else if url.host().is_none() {
         errors.push(FieldError::body("url", "must have a host"));
     } else if let Some(ip) = literal_ip(&url)
