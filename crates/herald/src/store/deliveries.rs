@@ -85,3 +85,33 @@ impl Store {
         Ok(s)
     }
 }
+
+impl Store {
+    /// How many deliveries of each of these messages are in each state: `(msg_id, state,
+    /// count)` (the portal's message log shows each message's state at a glance).
+    pub async fn delivery_states(
+        &self,
+        msg_ids: &[&str],
+    ) -> StoreResult<Vec<(String, DeliveryStatus, i64)>> {
+        let mut out = Vec::new();
+        for chunk in msg_ids.chunks(250) {
+            let mut sql = q(&format!(
+                "SELECT msg_id, status, COUNT(*) AS n FROM deliveries WHERE msg_id IN ({})
+                 GROUP BY msg_id, status",
+                super::db::marks(chunk.len())
+            ));
+            for id in chunk {
+                sql.arg(*id);
+            }
+            for r in self.db.all(sql).await? {
+                let code = r.i64("status")?;
+                let status = DeliveryStatus::from_code(code).ok_or(StoreError::UnknownCode {
+                    column: "status",
+                    value: code,
+                })?;
+                out.push((r.string("msg_id")?, status, r.i64("n")?));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -23,6 +23,7 @@ mod sql;
 mod tokens;
 mod writer;
 
+pub use attempts::AttemptBucket;
 pub use batch::{Finished, NewDelivery, Rows, Written};
 pub use idempotency::{ClaimArgs, KeyClaim, RenderBody, Respond};
 pub use page::{Order, Page, PageOut};
