@@ -15,7 +15,7 @@ use crate::api::AppState;
 use crate::api::extract::Path as ApiPath;
 use crate::api::handlers;
 use crate::model::{AttemptStatus, DeliveryStatus};
-use crate::store::{ListFilter, Order, Page};
+use crate::store::{DeliveryCount, ListFilter, Order, Page};
 
 const STATES: &[(&str, &str)] = &[
     ("", "Any"),
@@ -24,27 +24,30 @@ const STATES: &[(&str, &str)] = &[
     ("succeeded", "Succeeded"),
 ];
 
-/// A message's state over its deliveries: failed if any failed, else waiting if any waits.
-fn state_of(counts: &[(DeliveryStatus, i64)]) -> Markup {
-    let has = |f: &dyn Fn(DeliveryStatus) -> bool| counts.iter().any(|(s, n)| f(*s) && *n > 0);
-    let total: i64 = counts.iter().map(|(_, n)| n).sum();
-    if total == 0 {
+/// A message's state over its deliveries: failed if any failed (or waits to retry after a
+/// failure), else waiting if any waits.
+fn state_of(counts: &[&DeliveryCount]) -> Markup {
+    let has = |f: &dyn Fn(&DeliveryCount) -> bool| counts.iter().any(|c| f(c) && c.count > 0);
+    if counts.iter().all(|c| c.count == 0) {
         layout::pill("never", "No endpoint")
-    } else if has(&|s| matches!(s, DeliveryStatus::Failed | DeliveryStatus::Skipped)) {
+    } else if has(&|c| matches!(c.status, DeliveryStatus::Failed | DeliveryStatus::Skipped)) {
         layout::pill("bad", "Failed")
-    } else if has(&|s| matches!(s, DeliveryStatus::Pending | DeliveryStatus::Sending)) {
+    } else if has(&|c| c.status == DeliveryStatus::Pending && c.retried) {
+        layout::pill("bad", "Failed, retrying")
+    } else if has(&|c| matches!(c.status, DeliveryStatus::Pending | DeliveryStatus::Sending)) {
         layout::pill("wait", "Waiting")
     } else {
         layout::pill("ok", "Succeeded")
     }
 }
 
-fn delivery_pill(s: DeliveryStatus) -> Markup {
+fn delivery_pill(s: DeliveryStatus, tries: i64) -> Markup {
     match s {
         DeliveryStatus::Success => layout::pill("ok", "Succeeded"),
         DeliveryStatus::Failed => layout::pill("bad", "Failed"),
         DeliveryStatus::Skipped => layout::pill("bad", "Not sent: endpoint disabled"),
-        DeliveryStatus::Pending => layout::pill("wait", "Waiting to retry"),
+        DeliveryStatus::Pending if tries > 0 => layout::pill("bad", "Failed, retrying"),
+        DeliveryStatus::Pending => layout::pill("wait", "Waiting"),
         DeliveryStatus::Sending => layout::pill("wait", "Sending"),
     }
 }
@@ -80,11 +83,12 @@ pub async fn list(
     let status = get("status")
         .filter(|s| STATES.iter().any(|(k, _)| k == s))
         .unwrap_or("");
-    let states: &[DeliveryStatus] = match status {
-        "failed" => &[DeliveryStatus::Failed, DeliveryStatus::Skipped],
-        "pending" => &[DeliveryStatus::Pending, DeliveryStatus::Sending],
-        "succeeded" => &[DeliveryStatus::Success],
-        _ => &[],
+    // "Failed" takes in what waits to retry after a failure: it is failing now.
+    let (states, retrying): (&[DeliveryStatus], bool) = match status {
+        "failed" => (&[DeliveryStatus::Failed, DeliveryStatus::Skipped], true),
+        "pending" => (&[DeliveryStatus::Pending, DeliveryStatus::Sending], false),
+        "succeeded" => (&[DeliveryStatus::Success], false),
+        _ => (&[], false),
     };
     let filter = ListFilter {
         event_types: event_type.map(str::to_string).into_iter().collect(),
@@ -98,11 +102,12 @@ pub async fn list(
             &app.id,
             &filter,
             states,
+            retrying,
             &page_of(&q, 50, Order::Descending, crate::ids::MESSAGE),
         )
         .await?;
     let ids: Vec<&str> = page.data.iter().map(|m| &*m.id).collect();
-    let counts = st.store.delivery_states(&ids).await?;
+    let counts = st.store.delivery_counts(&ids).await?;
     let types = catalogue(&st).await?;
     let base = format!("/portal/app/{}/messages", app.id);
     let kept: Vec<(&str, &str)> = ["type", "status", "since", "until"]
@@ -151,7 +156,7 @@ pub async fn list(
         }
         @for p in &problems { p.error role="alert" { (p) } }
         @if page.data.is_empty() {
-            p.empty { "No messages" @if states.is_empty() && filter.event_types.is_empty() && since.is_none() && until.is_none() { " yet" } " ." }
+            p.empty { "No messages" @if status.is_empty() && filter.event_types.is_empty() && since.is_none() && until.is_none() { " yet" } "." }
         } @else {
             div.table-wrap {
                 table.messages {
@@ -161,7 +166,7 @@ pub async fn list(
                     } }
                     tbody {
                         @for m in &page.data {
-                            @let c: Vec<(DeliveryStatus, i64)> = counts.iter().filter(|(id, _, _)| *id == m.id).map(|(_, s, n)| (*s, *n)).collect();
+                            @let c: Vec<&DeliveryCount> = counts.iter().filter(|c| c.msg_id == m.id).collect();
                             tr {
                                 td { (layout::time(m.created_at)) }
                                 td { code { (m.event_type) } }
@@ -253,7 +258,7 @@ pub async fn show(
                         li.card {
                             div.ep-head {
                                 a.url href={"/portal/app/" (app.id) "/endpoints/" (e.id)} { (e.url) }
-                                div.states { (delivery_pill(d.status)) }
+                                div.states { (delivery_pill(d.status, d.tries)) }
                             }
                             p.meta {
                                 (d.tries) " " (if d.tries == 1 { "try" } else { "tries" }) " this round"

@@ -25,6 +25,7 @@ mod writer;
 
 pub use attempts::AttemptBucket;
 pub use batch::{Finished, NewDelivery, Rows, Written};
+pub use deliveries::DeliveryCount;
 pub use idempotency::{ClaimArgs, KeyClaim, RenderBody, Respond};
 pub use page::{Order, Page, PageOut};
 pub use writer::{WriteTx, Writer};
