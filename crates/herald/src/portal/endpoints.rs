@@ -56,8 +56,13 @@ pub(super) async fn catalogue(st: &AppState) -> PortalResult<Vec<EventType>> {
 }
 
 /// `GET /portal/app/{app}`: the endpoints page.
-pub async fn home(PortalPath(app): PortalPath<String>) -> Response {
-    Redirect::to(&format!("/portal/app/{app}/endpoints")).into_response()
+pub async fn home(
+    State(st): State<AppState>,
+    s: Session,
+    PortalPath(app): PortalPath<String>,
+) -> PortalResult<Response> {
+    let app = open_app(&st, &s, &app).await?;
+    Ok(Redirect::to(&format!("/portal/app/{}/endpoints", app.id)).into_response())
 }
 
 /// `GET /portal/app/{app}/endpoints`.

@@ -103,7 +103,7 @@ impl Store {
         let mut out = Vec::new();
         for chunk in msg_ids.chunks(250) {
             let mut sql = q(&format!(
-                "SELECT msg_id, status, CASE WHEN tries > 0 THEN 1 ELSE 0 END AS retried,
+                "SELECT msg_id, status, CAST(CASE WHEN tries > 0 THEN 1 ELSE 0 END AS BIGINT) AS retried,
                    COUNT(*) AS n FROM deliveries WHERE msg_id IN ({})
                  GROUP BY msg_id, status, retried",
                 super::db::marks(chunk.len())

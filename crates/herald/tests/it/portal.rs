@@ -308,6 +308,13 @@ async fn a_session_sees_one_application_only() {
     let p = op.get(&format!("/portal/app/{b}/messages/{b_msg}")).await;
     assert_eq!(p.status, 200);
     assert!(p.body.contains("globex"), "{}", p.body);
+    // Every page of B opens for the operator (on both backends).
+    app.wait_attempts(&b, b_msg, 1).await;
+    for path in &b_pages[..8] {
+        let p = op.get(&format!("{path}?status=failed&range=7d")).await;
+        let want = if path.ends_with(&b) { 303 } else { 200 };
+        assert_eq!(p.status, want, "{path}: {}", p.body);
+    }
 }
 
 async fn forms_need_the_session_csrf_token() {
