@@ -59,7 +59,7 @@ pub fn success_rate(buckets: &[AttemptBucket], span: &Span) -> Markup {
     let label_every = (span.n / 4).max(1);
     html! {
         figure.chart {
-            svg viewBox={"0 0 " (W) " " (H)} role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="none" {
+            svg viewBox={"0 0 " (W) " " (H)} role="img" aria-labelledby="chart-title chart-desc" {
                 title #chart-title { "Success rate " (span.words) }
                 desc #chart-desc { (summary) }
                 @for (frac, text) in [(0.0, "0%"), (0.5, "50%"), (1.0, "100%")] {

@@ -64,10 +64,9 @@ pub async fn show(
     let ep = st.store.get_endpoint(&app.id, &ep).await?;
     let q = query(&uri);
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let range = match get("range") {
-        Some(r @ ("7d" | "30d")) => r,
-        _ => "24h",
-    };
+    let range = get("range")
+        .filter(|r| matches!(*r, "7d" | "30d"))
+        .unwrap_or("24h");
     let now = now_ms();
     let span = span(range, now);
     let buckets = st

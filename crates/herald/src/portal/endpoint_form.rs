@@ -60,6 +60,9 @@ pub fn format_label(f: Format) -> &'static str {
         .map_or("standard", |(_, name, _)| name)
 }
 
+/// Problems with the form, as (field name, message); an empty name is about the whole form.
+type FieldErrors = Vec<(String, String)>;
+
 /// The form's fields, as typed.
 #[derive(Default)]
 struct Fields {
@@ -126,10 +129,7 @@ impl Fields {
 
     /// The API's JSON for these fields (empty optional fields as `null`), or the fields the
     /// portal itself could not read.
-    fn to_json(
-        &self,
-        old: Option<&Endpoint>,
-    ) -> Result<(Value, Map<String, Value>), Vec<(String, String)>> {
+    fn to_json(&self, old: Option<&Endpoint>) -> Result<(Value, Map<String, Value>), FieldErrors> {
         let mut errors = Vec::new();
         let list = |s: &str| -> Vec<String> {
             s.split([',', ' ', '\n'])
@@ -212,7 +212,7 @@ impl Fields {
 }
 
 /// The API's field errors as (form field, message).
-fn field_errors(e: ApiError) -> Result<Vec<(String, String)>, PortalError> {
+fn field_errors(e: ApiError) -> Result<FieldErrors, PortalError> {
     match e {
         ApiError::Validation(items) => Ok(items
             .into_iter()
