@@ -166,7 +166,7 @@ pub(super) fn summary(app: &Application, ep: &Endpoint, last: Option<&Attempt>) 
                 _ => { "all" }
             }
             @if let Some(c) = ep.channels.as_ref().filter(|c| !c.is_empty()) { " · Channels: " (c.join(", ")) }
-            " · Format: " (super::endpoint_form::format_label(ep.options.format))
+            " · Format: " (super::endpoint_fields::format_label(ep.options.format))
             @if let Some(last) = last { " · Last attempt " (layout::time(last.created_at)) }
         }
     }

@@ -20,6 +20,7 @@ mod assets;
 mod chart;
 mod csrf;
 mod endpoint_detail;
+mod endpoint_fields;
 mod endpoint_form;
 mod endpoints;
 mod event_types;
