@@ -105,6 +105,12 @@ impl Application {
                     addr: cfg.listen,
                     source,
                 })?;
+        // The address bound, not the one asked for (`:0` picks a free port): portal links
+        // without --public-url are made from it.
+        let mut cfg = cfg;
+        if let Ok(bound) = listener.local_addr() {
+            cfg.listen = bound;
+        }
         let wake = Arc::new(Notify::new());
         let (pipeline, committer) = Pipeline::start(&store)?;
         let dispatcher = Dispatcher::new(store.clone(), pipeline.clone(), &cfg, wake.clone());

@@ -13,6 +13,7 @@
 //! - [`net`]: the outbound HTTP client and the SSRF guard.
 //! - [`formats`]: wire formats and signatures, pure functions.
 //! - [`model`], [`ids`], [`clock`]: the domain's types, ids and times.
+//! - [`portal`]: the customer portal, server-rendered pages over the same store and handlers.
 //! - [`app`]: wires everything into one running node.
 
 pub mod api;
@@ -24,6 +25,7 @@ pub mod formats;
 pub mod ids;
 pub mod model;
 pub mod net;
+pub mod portal;
 pub mod secret;
 pub mod store;
 

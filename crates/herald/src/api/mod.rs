@@ -38,6 +38,17 @@ pub fn auth_new_operator_token() -> String {
 }
 use error::{ApiError, ApiResult};
 
+/// The handlers the customer portal (`crate::portal`) calls for its changes, so that a change
+/// made in a browser is checked and applied exactly as the same call through the API.
+pub(crate) mod handlers {
+    pub(crate) use super::attempt::resend;
+    pub(crate) use super::auth::APP_TOKEN_PREFIX;
+    pub(crate) use super::endpoint::{
+        create as create_endpoint, patch as patch_endpoint, put_headers, recover,
+        remove as remove_endpoint, rotate_secret, send_example,
+    };
+}
+
 /// What every handler can reach. One `Arc`: each middleware layer and handler clones the
 /// state per request, and a struct of a dozen `Arc`s cost a dozen contended atomic operations
 /// each time (6% of the profile of a publish storm).
@@ -233,6 +244,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api/v1", app_routes.merge(public))
+        .nest("/portal", crate::portal::router())
         .fallback(|| async { ApiError::NotFound("No such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))

@@ -106,3 +106,67 @@ impl Store {
         })
     }
 }
+
+/// Attempts of an endpoint in one time bucket (the portal's success-rate chart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptBucket {
+    /// The bucket's start, Unix milliseconds.
+    pub start: i64,
+    pub succeeded: i64,
+    pub total: i64,
+}
+
+impl Store {
+    /// The most recent attempt of each of these endpoints (none for an endpoint never tried):
+    /// one index lookup each, on `attempts(endpoint_id, id)`.
+    pub async fn last_attempts(&self, endpoint_ids: &[&str]) -> StoreResult<Vec<Attempt>> {
+        let mut found = Vec::with_capacity(endpoint_ids.len());
+        for chunk in endpoint_ids.chunks(100) {
+            let mut sql = q(&format!(
+                "SELECT a.* FROM attempts a WHERE a.id IN (SELECT (SELECT MAX(x.id) FROM attempts x
+                   WHERE x.endpoint_id = e.id) FROM endpoints e WHERE e.id IN ({}))",
+                super::db::marks(chunk.len())
+            ));
+            for id in chunk {
+                sql.arg(*id);
+            }
+            found.extend(rows::each(&self.db.all(sql).await?, |r| {
+                rows::attempt(r, self.cipher())
+            })?);
+        }
+        Ok(found)
+    }
+
+    /// An endpoint's attempts since `since`, counted per `bucket_ms` (oldest first; buckets
+    /// without attempts are absent).
+    pub async fn attempt_buckets(
+        &self,
+        endpoint_id: &str,
+        since: i64,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<AttemptBucket>> {
+        let bucket_ms = bucket_ms.max(1);
+        let rows = self
+            .db
+            .all(
+                q("SELECT (created_at - ?) / ? AS b,
+                      SUM(CASE WHEN status = 0 THEN 1 ELSE 0 END) AS ok, COUNT(*) AS n
+                   FROM attempts WHERE endpoint_id = ? AND created_at >= ?
+                   GROUP BY b ORDER BY b")
+                .bind(since)
+                .bind(bucket_ms)
+                .bind(endpoint_id)
+                .bind(since),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttemptBucket {
+                    start: since + r.i64("b")? * bucket_ms,
+                    succeeded: r.i64("ok")?,
+                    total: r.i64("n")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -87,3 +87,46 @@ impl Store {
         Ok(s)
     }
 }
+
+/// How many deliveries of a message are in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryCount {
+    pub msg_id: String,
+    pub status: DeliveryStatus,
+    /// Tried and failed at least once in this round (a pending one waits to retry).
+    pub retried: bool,
+    pub count: i64,
+}
+
+impl Store {
+    /// How many deliveries of each of these messages are in each state (the portal's message
+    /// log shows each message's state at a glance).
+    pub async fn delivery_counts(&self, msg_ids: &[&str]) -> StoreResult<Vec<DeliveryCount>> {
+        let mut out = Vec::new();
+        for chunk in msg_ids.chunks(250) {
+            let mut sql = q(&format!(
+                "SELECT msg_id, status, CAST(CASE WHEN tries > 0 THEN 1 ELSE 0 END AS BIGINT) AS retried,
+                   COUNT(*) AS n FROM deliveries WHERE msg_id IN ({})
+                 GROUP BY msg_id, status, retried",
+                super::db::marks(chunk.len())
+            ));
+            for id in chunk {
+                sql.arg(*id);
+            }
+            for r in self.db.all(sql).await? {
+                let code = r.i64("status")?;
+                let status = DeliveryStatus::from_code(code).ok_or(StoreError::UnknownCode {
+                    column: "status",
+                    value: code,
+                })?;
+                out.push(DeliveryCount {
+                    msg_id: r.string("msg_id")?,
+                    status,
+                    retried: r.i64("retried")? != 0,
+                    count: r.i64("n")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -108,3 +108,39 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// [`Store::list_messages`] limited to messages with at least one delivery in one of
+    /// `states`, or (`retrying`) waiting to retry after a failed try: the portal's status filter.
+    pub async fn list_messages_in_states(
+        &self,
+        app_id: &str,
+        f: &ListFilter,
+        states: &[crate::model::DeliveryStatus],
+        retrying: bool,
+        page: &Page,
+    ) -> StoreResult<PageOut<Message>> {
+        let mut sql = q("SELECT m.* FROM messages m WHERE m.app_id = ?").bind(app_id);
+        self.filters(&mut sql, f, "m.created_at");
+        if !states.is_empty() || retrying {
+            sql.push(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND (");
+            if states.is_empty() {
+                sql.push("1=0");
+            } else {
+                sql.push(&format!("d.status IN ({})", marks(states.len())));
+                for s in states {
+                    sql.arg(s.code());
+                }
+            }
+            if retrying {
+                sql.push(" OR (d.status = ? AND d.tries > 0)")
+                    .arg(crate::model::DeliveryStatus::Pending.code());
+            }
+            sql.push("))");
+        }
+        let back = page.apply(&mut sql, "m.id");
+        let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
+        let list = rows::each(&found, rows::message)?;
+        Ok(page.finish(list, back, cut, |m| m.id.to_string()))
+    }
+}

@@ -25,7 +25,9 @@ mod sql;
 mod tokens;
 mod writer;
 
+pub use attempts::AttemptBucket;
 pub use batch::{Finished, NewDelivery, Rows, Written};
+pub use deliveries::DeliveryCount;
 pub use idempotency::{ClaimArgs, KeyClaim, RenderBody, Respond};
 pub use page::{Order, Page, PageOut};
 pub use reseal::Resealed;

@@ -81,3 +81,24 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// The application and expiry time of a portal token, if it is known and unexpired (the
+    /// portal's session cookie lives no longer than its token).
+    pub async fn app_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<(String, i64)>> {
+        let row = self
+            .db
+            .opt(
+                q("SELECT app_id, expires_at FROM app_tokens WHERE token_hash = ? AND expires_at > ?")
+                    .bind(token_hash)
+                    .bind(now),
+            )
+            .await?;
+        row.map(|r| Ok((r.string("app_id")?, r.i64("expires_at")?)))
+            .transpose()
+    }
+}

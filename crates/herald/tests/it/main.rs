@@ -41,6 +41,7 @@ mod input;
 mod limits;
 mod listen;
 mod multinode;
+mod portal;
 mod races;
 mod sdk;
 mod secrets;
