@@ -29,6 +29,9 @@ pub struct EventTypeIn {
     pub feature_flag: Option<String>,
     #[serde(default)]
     pub schemas: Option<Value>,
+    /// Herald: check published payloads of this type against its latest schema.
+    #[serde(default)]
+    pub validate_payloads: Option<bool>,
 }
 
 impl EventTypeIn {
@@ -51,6 +54,11 @@ impl EventTypeIn {
                         "schemas",
                         format!("must be at most {MAX_SCHEMAS_BYTES} bytes of JSON"),
                     ));
+                } else if let Err(e) = crate::schema::check_schemas(s) {
+                    errors.push(super::error::FieldError::body(
+                        "schemas",
+                        format!("is not a valid JSON Schema: {e}"),
+                    ));
                 }
             }
             Some(_) => errors.push(super::error::FieldError::body(
@@ -65,6 +73,7 @@ impl EventTypeIn {
             deprecated: self.deprecated.unwrap_or(false),
             feature_flag: self.feature_flag,
             schemas: self.schemas.filter(|s| !s.is_null()),
+            validate_payloads: self.validate_payloads.unwrap_or(false),
         })
     }
 }
@@ -138,6 +147,8 @@ pub struct EventTypePatch {
     pub feature_flag: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub schemas: Option<Option<Value>>,
+    #[serde(default)]
+    pub validate_payloads: Option<bool>,
 }
 
 pub async fn patch(
@@ -155,6 +166,7 @@ pub async fn patch(
         deprecated: Some(body.deprecated.unwrap_or(et.deprecated)),
         feature_flag: body.feature_flag.unwrap_or(et.feature_flag),
         schemas: body.schemas.unwrap_or(et.schemas),
+        validate_payloads: Some(body.validate_payloads.unwrap_or(et.validate_payloads)),
     };
     Ok(Json(
         st.store
@@ -182,6 +194,7 @@ pub async fn remove(
             deprecated: et.deprecated,
             feature_flag: et.feature_flag,
             schemas: et.schemas,
+            validate_payloads: et.validate_payloads,
         };
         st.store.update_event_type(&name, &f).await?;
     }

@@ -86,6 +86,12 @@ pub struct EndpointOut {
     /// Herald: wire format and delivery policy.
     #[serde(flatten)]
     pub options: EndpointOptions,
+    /// Herald: when a delivery loop through this endpoint was last detected (it is throttled
+    /// for `--loop-hold` after).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loop_detected_at: Option<String>,
+    /// Herald: whether a client certificate (mTLS) is set; the certificate is never shown.
+    pub client_cert_set: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -111,6 +117,8 @@ impl From<&Endpoint> for EndpointOut {
                 None
             },
             options: e.options.clone(),
+            loop_detected_at: e.loop_detected_at.map(rfc3339),
+            client_cert_set: e.client_cert.is_some(),
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -128,6 +136,8 @@ pub struct EventTypeOut {
     pub feature_flag: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schemas: Option<Value>,
+    /// Herald: publishes of this type are checked against its latest schema.
+    pub validate_payloads: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -141,6 +151,7 @@ impl From<EventType> for EventTypeOut {
             deprecated: e.deprecated,
             feature_flag: e.feature_flag,
             schemas: e.schemas,
+            validate_payloads: e.validate_payloads,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -167,6 +178,9 @@ pub struct MessageOut {
     pub channels: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Herald: its ordering key, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
     pub timestamp: String,
 }
 
@@ -179,6 +193,7 @@ impl MessageOut {
             payload: payload_of(m, with_content),
             channels: m.channels.clone(),
             tags: m.tags.clone(),
+            ordering_key: m.ordering_key.clone(),
             timestamp: rfc3339(m.created_at),
         }
     }

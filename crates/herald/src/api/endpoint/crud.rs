@@ -81,6 +81,9 @@ pub(super) fn apply(ep: &mut Endpoint, f: EndpointFields) {
     ep.metadata = f.metadata;
     ep.throttle_rate = f.throttle_rate;
     ep.options = f.options;
+    if let Some(c) = f.client_cert {
+        ep.client_cert = Some(c.into());
+    }
 }
 
 /// `PUT`: replaces the endpoint, or creates it (with `ep_id` as its uid) if there is none.
@@ -150,6 +153,11 @@ pub struct EndpointPatch {
     pub retry_schedule: Option<Option<Vec<u64>>>,
     #[serde(default, deserialize_with = "double_option")]
     pub user_agent: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub ordering: Option<Option<String>>,
+    /// `null` removes the client certificate.
+    #[serde(default, deserialize_with = "double_option")]
+    pub client_cert: Option<Option<String>>,
 }
 
 pub async fn patch(
@@ -169,6 +177,7 @@ pub async fn patch(
 /// Applies a PATCH: the fields it names change, the others keep their values.
 pub(super) fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) -> ApiResult<()> {
     let clear_uid = matches!(body.uid, Some(None));
+    let clear_cert = matches!(body.client_cert, Some(None));
     let input = EndpointIn {
         url: body.url.unwrap_or_else(|| ep.url.clone()),
         uid: body.uid.unwrap_or_else(|| ep.uid.clone()),
@@ -201,6 +210,12 @@ pub(super) fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) 
         user_agent: body
             .user_agent
             .unwrap_or_else(|| ep.options.user_agent.clone()),
+        ordering: body.ordering.unwrap_or_else(|| {
+            ep.options
+                .ordering
+                .map(|_| "fifo".to_string())
+        }),
+        client_cert: body.client_cert.flatten(),
     };
     let mut errors = Vec::new();
     let f = input.fields(st, &mut errors);
@@ -208,6 +223,9 @@ pub(super) fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) 
     apply(ep, f);
     if clear_uid {
         ep.uid = None;
+    }
+    if clear_cert {
+        ep.client_cert = None;
     }
     check_format_secret(ep)
 }

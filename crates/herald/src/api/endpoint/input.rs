@@ -63,6 +63,12 @@ pub struct EndpointIn {
     pub retry_schedule: Option<Vec<u64>>,
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// `fifo`: one message at a time, in publish order.
+    #[serde(default)]
+    pub ordering: Option<String>,
+    /// PEM client certificate chain and private key for mTLS (write-only).
+    #[serde(default)]
+    pub client_cert: Option<String>,
 }
 
 /// Most entries in a per-endpoint retry schedule.
@@ -134,7 +140,16 @@ impl EndpointIn {
                 "must be 1 to 256 header-safe characters",
             ));
         }
+        let ordering = match self.ordering.as_deref() {
+            None | Some("") | Some("none") => None,
+            Some("fifo") => Some(crate::model::Ordering::Fifo),
+            Some(_) => {
+                errors.push(FieldError::body("ordering", "must be fifo or none"));
+                None
+            }
+        };
         EndpointOptions {
+            ordering,
             format,
             signature_header: self.signature_header.clone().filter(|h| !h.is_empty()),
             signature_prefix: self.signature_prefix.clone().filter(|p| !p.is_empty()),
@@ -163,6 +178,14 @@ impl EndpointIn {
             check_channels("channels", c, MAX_ENDPOINT_CHANNELS, errors);
         }
         check_throttle(self.throttle_rate, errors);
+        if let Some(pem) = &self.client_cert
+            && let Err(e) = crate::net::transport::check_identity(pem)
+        {
+            errors.push(FieldError::body(
+                "clientCert",
+                format!("must be a PEM certificate chain and its private key: {e}"),
+            ));
+        }
         let metadata = check_metadata(self.metadata, errors);
         EndpointFields {
             uid: self.uid,
@@ -174,6 +197,7 @@ impl EndpointIn {
             metadata,
             throttle_rate: self.throttle_rate,
             options,
+            client_cert: self.client_cert,
         }
     }
 }
