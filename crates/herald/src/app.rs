@@ -118,8 +118,13 @@ impl Application {
         let wake = Arc::new(Notify::new());
         let transport = cfg.transport().map_err(StartError::Config)?;
         let (pipeline, committer) = Pipeline::start(&store, cfg.loop_rate)?;
-        let dispatcher =
-            Dispatcher::new(store.clone(), pipeline.clone(), &cfg, wake.clone(), transport)?;
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            pipeline.clone(),
+            &cfg,
+            wake.clone(),
+            transport,
+        )?;
         let state = AppState::new(store, pipeline, Arc::new(cfg), wake, hash);
         Ok(Application {
             listener,

@@ -78,7 +78,10 @@ impl MessageIn {
             return Err(ApiError::field("deliverAt", "must be an RFC 3339 time"));
         };
         if at > crate::clock::now_ms() + MAX_SCHEDULE_AHEAD_MS {
-            return Err(ApiError::field("deliverAt", "must be at most 30 days ahead"));
+            return Err(ApiError::field(
+                "deliverAt",
+                "must be at most 30 days ahead",
+            ));
         }
         Ok(Some(at))
     }

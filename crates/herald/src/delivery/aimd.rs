@@ -119,7 +119,11 @@ mod tests {
         assert_eq!(w.limit(), 32, "never beyond the configured limit");
         assert!(w.is_full());
         w.answered(Answer::Other, ms(4000), ms(4010));
-        assert_eq!(w.limit(), 32, "a 500 or a timeout is not a request to slow down");
+        assert_eq!(
+            w.limit(),
+            32,
+            "a 500 or a timeout is not a request to slow down"
+        );
     }
 
     #[test]

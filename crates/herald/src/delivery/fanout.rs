@@ -132,9 +132,10 @@ impl<'a> Fanout<'a> {
                 .parked
                 .first_try(&ep.id, now)
                 .max(deliver_at.unwrap_or(now));
-            match self.handoff.filter(|h| {
-                due <= now && order_key.is_none() && self.take_room(*h, ep)
-            }) {
+            match self
+                .handoff
+                .filter(|h| due <= now && order_key.is_none() && self.take_room(*h, ep))
+            {
                 Some(h) => {
                     let lease_until = h.lease_until(ep, now);
                     self.handed.push(Work {

@@ -73,7 +73,10 @@ impl Dispatcher {
                 Err(e) => {
                     // The database is out of reach: keep this node's share of the rate at least.
                     tracing::warn!(error = %e, "taking a throttle slot failed");
-                    self.gcra.lock().unwrap_or_else(|p| p.into_inner()).take(endpoint, rate, now)
+                    self.gcra
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take(endpoint, rate, now)
                 }
             }
         } else {

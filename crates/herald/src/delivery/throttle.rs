@@ -84,7 +84,11 @@ mod tests {
     #[test]
     fn slots_are_spaced_by_the_interval_and_idle_time_gives_no_burst() {
         let mut g = Gcra::default();
-        assert_eq!(g.take("e", 20, 1_000_000), 1_000_000, "the first goes at once");
+        assert_eq!(
+            g.take("e", 20, 1_000_000),
+            1_000_000,
+            "the first goes at once"
+        );
         assert_eq!(g.take("e", 20, 1_000_000), 1_050_000);
         assert_eq!(g.take("e", 20, 1_010_000), 1_100_000);
         assert_eq!(g.take("other", 20, 1_010_000), 1_010_000, "keys are apart");
@@ -120,10 +124,7 @@ mod tests {
             Some(20),
             "the flag expires"
         );
-        let none = Policy {
-            default: None,
-            ..p
-        };
+        let none = Policy { default: None, ..p };
         assert_eq!(none.rate(&ep(None, None, None), 0), None);
         assert_eq!(none.rate(&ep(None, None, Some(0)), 10), Some(1));
     }

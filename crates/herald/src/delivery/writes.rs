@@ -148,7 +148,8 @@ async fn apply(ctx: &Ctx, batch: &[Write]) -> StoreResult<Vec<Done>> {
             Some(only) => *only == ep.id,
             None => ep.matches(&m.event_type, m.channels.as_deref()),
         }) {
-            rows.deliveries.push(fanout.delivery(&message, ep, m.deliver_at));
+            rows.deliveries
+                .push(fanout.delivery(&message, ep, m.deliver_at));
         }
         done[i] = Some(Done::Published(Ok(Message::clone(&message))));
         rows.messages.push(message);

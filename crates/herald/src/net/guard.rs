@@ -106,7 +106,10 @@ pub struct GuardedResolver {
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
-        let trusted = self.trusted.iter().any(|t| t.eq_ignore_ascii_case(name.as_str()));
+        let trusted = self
+            .trusted
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(name.as_str()));
         Box::pin(async move {
             let host = name.as_str().to_string();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))

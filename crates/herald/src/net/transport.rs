@@ -58,7 +58,8 @@ impl Transport {
         match &self.proxy {
             None => b = b.no_proxy(),
             Some(p) => {
-                let url = url::Url::parse(&p.url).map_err(|e| TransportError::Proxy(e.to_string()))?;
+                let url =
+                    url::Url::parse(&p.url).map_err(|e| TransportError::Proxy(e.to_string()))?;
                 if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") {
                     return Err(TransportError::Proxy(format!(
                         "{}: use http://, https://, socks5:// or socks5h://",
@@ -70,7 +71,11 @@ impl Transport {
                 }
                 let proxy = reqwest::Proxy::all(p.url.as_str())
                     .map_err(|e| TransportError::Proxy(super::client::describe(&e)))?
-                    .no_proxy(p.no_proxy.as_deref().and_then(reqwest::NoProxy::from_string));
+                    .no_proxy(
+                        p.no_proxy
+                            .as_deref()
+                            .and_then(reqwest::NoProxy::from_string),
+                    );
                 b = b.proxy(proxy);
             }
         }
@@ -98,8 +103,8 @@ impl Transport {
 /// (the API checks an endpoint's `clientCert` with it).
 pub fn check_identity(pem: &str) -> Result<(), String> {
     super::client::install_crypto_provider();
-    let id = reqwest::Identity::from_pem(pem.as_bytes())
-        .map_err(|e| super::client::describe(&e))?;
+    let id =
+        reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| super::client::describe(&e))?;
     reqwest::Client::builder()
         .identity(id)
         .build()

@@ -104,8 +104,10 @@ impl Store {
         // to send. They show as skipped (`canceled` in expanded statuses).
         self.db
             .exec(
-                q("UPDATE deliveries SET status = 4, next_attempt_at = NULL, updated_at = ?
-                   WHERE msg_id = ? AND status = 1")
+                q(
+                    "UPDATE deliveries SET status = 4, next_attempt_at = NULL, updated_at = ?
+                   WHERE msg_id = ? AND status = 1",
+                )
                 .bind(crate::clock::now_ms())
                 .bind(msg_id),
             )

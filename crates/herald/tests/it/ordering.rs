@@ -160,15 +160,22 @@ async fn an_exhausted_message_is_skipped_visibly_and_its_key_goes_on() {
             .await;
         ids.push(m["id"].as_str().unwrap().to_string());
     }
-    eventually("the rest of the key delivered", Duration::from_secs(20), || async {
-        let log = rx.log();
-        (log.iter().any(|(_, i, s)| *i == 3 && *s == 200)).then_some(())
-    })
+    eventually(
+        "the rest of the key delivered",
+        Duration::from_secs(20),
+        || async {
+            let log = rx.log();
+            (log.iter().any(|(_, i, s)| *i == 3 && *s == 200)).then_some(())
+        },
+    )
     .await;
     let log = rx.log();
     assert_in_order(&log);
     let tries = log.iter().filter(|(_, i, _)| *i == 1).count();
-    assert_eq!(tries, 3, "message 1 was tried three times, then skipped: {log:?}");
+    assert_eq!(
+        tries, 3,
+        "message 1 was tried three times, then skipped: {log:?}"
+    );
     // The skip is in the failed message's attempts.
     let attempts = app.wait_attempts(&a, &ids[1], 3).await;
     let last = &attempts[0];

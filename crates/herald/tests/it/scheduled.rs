@@ -62,7 +62,9 @@ async fn expunging_a_scheduled_message_cancels_it() {
         .await;
     assert_eq!(s, 204);
     let (s, eps) = app
-        .get(&format!("/app/{a}/msg/{id}/endpoint?expanded_statuses=true"))
+        .get(&format!(
+            "/app/{a}/msg/{id}/endpoint?expanded_statuses=true"
+        ))
         .await;
     assert_eq!(s, 200);
     assert_eq!(eps["data"][0]["status"], 4, "canceled: {eps}");
@@ -86,7 +88,10 @@ async fn deliver_at_is_checked() {
             .await;
         assert_eq!(s, 422, "{b}");
         assert_eq!(b["detail"][0]["loc"], json!(["body", "deliverAt"]));
-        assert!(b["detail"][0]["msg"].as_str().unwrap().contains(what), "{b}");
+        assert!(
+            b["detail"][0]["msg"].as_str().unwrap().contains(what),
+            "{b}"
+        );
     }
     // In the past: sent now.
     let (s, _) = app
@@ -136,7 +141,12 @@ async fn a_payload_that_violates_its_schema_is_a_422_naming_the_path() {
         b["detail"][0]["loc"],
         json!(["body", "payload", "items", "1", "id"])
     );
-    assert!(b["detail"][0]["msg"].as_str().unwrap().contains("/items/1/id"));
+    assert!(
+        b["detail"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("/items/1/id")
+    );
     let (s, b) = app
         .post(
             &format!("/app/{a}/msg"),
@@ -191,7 +201,10 @@ async fn validate_payloads_checks_every_type_with_a_schema() {
         )
         .await;
     assert_eq!(s, 422, "{b}");
-    assert_eq!(b["detail"][0]["loc"], json!(["body", "payload", "items", "0"]));
+    assert_eq!(
+        b["detail"][0]["loc"],
+        json!(["body", "payload", "items", "0"])
+    );
     // Types without a schema, or unknown, publish as before.
     let (s, _) = app
         .post(

@@ -210,11 +210,9 @@ pub(super) fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) 
         user_agent: body
             .user_agent
             .unwrap_or_else(|| ep.options.user_agent.clone()),
-        ordering: body.ordering.unwrap_or_else(|| {
-            ep.options
-                .ordering
-                .map(|_| "fifo".to_string())
-        }),
+        ordering: body
+            .ordering
+            .unwrap_or_else(|| ep.options.ordering.map(|_| "fifo".to_string())),
         client_cert: body.client_cert.flatten(),
     };
     let mut errors = Vec::new();
