@@ -222,7 +222,14 @@ impl<J: Job> Lanes<J> {
                     timeout: job.timeout().unwrap_or(default_timeout),
                 });
             lane.rate = job.rate();
-            if lane.stalled && lane.in_flight + lane.waiting.len() >= per_endpoint {
+            let held = lane.in_flight + lane.waiting.len();
+            if lane.rate.is_some() && !lane.stalled && held >= lane_limit(&self.limits, lane) {
+                // A throttled lane holds no queue: a claim that took more than its slots puts
+                // the rest back, pending (claims skip the lane until it has room again).
+                out.back.push((job, now.wall_ms));
+                continue;
+            }
+            if lane.stalled && held >= per_endpoint {
                 let until = lane
                     .parked_until
                     .max(now.wall_ms + MIN_PROBE.as_millis() as i64);

@@ -80,7 +80,11 @@ fn lanes_start_within_their_slots_and_the_node_limit() {
 fn a_full_lane_is_saturated_and_gets_no_room() {
     let mut t = clock();
     let mut l = Lanes::new(LIMITS);
-    assert_eq!(l.room("a", None), 5, "slots plus a lane queue for a new endpoint");
+    assert_eq!(
+        l.room("a", None),
+        5,
+        "slots plus a lane queue for a new endpoint"
+    );
     let e = l.enqueue(jobs("a", 5), t(0));
     assert!(e.filled);
     assert_eq!(l.room("a", None), 0);
@@ -197,7 +201,11 @@ fn an_overloaded_endpoint_gets_fewer_slots_then_more_again() {
         let f = l.finished("a", Answer::Overloaded, Duration::from_millis(5), t(10));
         assert!(f.next.is_none() || l.in_flight() <= 4);
     }
-    assert_eq!(l.in_flight(), 4, "four started again of the queue, not eight");
+    assert_eq!(
+        l.in_flight(),
+        4,
+        "four started again of the queue, not eight"
+    );
     // The lane is remembered while its window is cut, even with nothing to send.
     let mut l2 = Lanes::new(limits);
     l2.enqueue(jobs("b", 1), t(0));
@@ -223,11 +231,19 @@ fn a_throttled_lane_holds_its_rate_in_slots_and_no_queue_and_waits_are_not_hangs
     assert_eq!(l.room("r", Some(1)), 1, "a rate of 1/s: one slot, no queue");
     let e = l.enqueue(vec![R("r", 0), R("r", 1)], t(0));
     assert_eq!(e.start.len(), 1);
+    assert_eq!(
+        e.back.len(),
+        1,
+        "beyond its slots, work goes back to wait pending"
+    );
     assert_eq!(l.room("r", Some(1)), 0);
     assert_eq!(l.saturated(10), vec!["r".to_string()]);
     // Waiting for its throttle slot for seconds is not a hung request.
     l.slot_wait("r", true);
     assert!(l.check_stalls(t(5000)).is_empty());
     l.slot_wait("r", false);
-    assert!(!l.check_stalls(t(6000)).is_empty(), "a request that hangs is");
+    assert!(
+        !l.check_stalls(t(6000)).is_empty(),
+        "a request that hangs is"
+    );
 }

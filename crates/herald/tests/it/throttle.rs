@@ -129,6 +129,7 @@ async fn an_endpoint_answering_429_gets_fewer_requests_at_once_then_more() {
         .map(|s| s.1)
         .max()
         .unwrap_or(0);
+    eprintln!("429s: {peak} at once at first");
     assert!(peak >= 24, "at first up to 32 requests at once: {peak}");
     let refused_by = samples
         .iter()
@@ -141,6 +142,7 @@ async fn an_endpoint_answering_429_gets_fewer_requests_at_once_then_more() {
         .map(|s| s.1)
         .max()
         .unwrap_or(0);
+    eprintln!("429s: at most {low} at once in the 300 ms after the 60th");
     assert!(low <= 4, "after 60 answers of 429, at most {low} at once");
     let later = samples
         .iter()
@@ -148,6 +150,7 @@ async fn an_endpoint_answering_429_gets_fewer_requests_at_once_then_more() {
         .map(|s| s.1)
         .max()
         .unwrap_or(0);
+    eprintln!("429s: back to {later} at once as it answers 200");
     assert!(later >= 16, "concurrency recovered to {later} at once");
 }
 
