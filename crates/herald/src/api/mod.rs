@@ -34,7 +34,7 @@ pub use auth::{Principal, hash_token};
 
 /// A new operator token.
 pub fn auth_new_operator_token() -> String {
-    auth::new_token("herald_")
+    auth::new_token(auth::OPERATOR_TOKEN_PREFIX)
 }
 use error::{ApiError, ApiResult};
 
@@ -68,6 +68,8 @@ pub struct Shared {
     pub draining: std::sync::atomic::AtomicBool,
     /// Turns for API requests served at once (`--max-concurrent-requests`).
     pub turns: limit::Turns,
+    /// Operator tokens made with `herald token create`, recently found valid.
+    pub operator_tokens: auth::OperatorTokens,
     /// The node's tasks (requests that run to completion without their client, among them),
     /// so that shutdown can wait for them.
     pub tasks: tokio_util::task::TaskTracker,
@@ -102,6 +104,7 @@ impl AppState {
             draining: Default::default(),
             turns,
             tasks: tokio_util::task::TaskTracker::new(),
+            operator_tokens: Default::default(),
         }))
     }
 
@@ -231,6 +234,7 @@ pub fn router(state: AppState) -> Router {
             post(auth::portal_access),
         )
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/app/{app_id}/expire-all", post(auth::expire_all))
         // Layers run outside-in from the last one: authenticate, then replay idempotent POSTs.
         .layer(from_fn_with_state(state.clone(), idempotency::middleware))
         .layer(from_fn_with_state(state.clone(), auth::middleware))

@@ -47,4 +47,5 @@ mod sdk;
 mod secrets;
 mod shutdown;
 mod tenancy;
+mod tokens;
 mod verify;
