@@ -11,6 +11,7 @@ mod event_type;
 pub mod extract;
 mod health;
 mod idempotency;
+mod jwks;
 mod limit;
 mod message;
 pub mod shapes;
@@ -244,7 +245,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::ready))
         .route("/health/ready", get(health::ready))
         .route("/health/live", get(health::live))
-        .route("/health/ping", get(health::live));
+        .route("/health/ping", get(health::live))
+        .route("/app/{app_id}/.well-known/jwks.json", get(jwks::jwks));
 
     Router::new()
         .nest("/api/v1", app_routes.merge(public))

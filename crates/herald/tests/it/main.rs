@@ -38,6 +38,7 @@ mod formats;
 mod helpers;
 mod idempotency;
 mod input;
+mod jwks;
 mod limits;
 mod listen;
 mod multinode;
