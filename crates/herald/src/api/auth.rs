@@ -10,13 +10,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use utoipa::ToSchema;
 
 use super::AppState;
+use super::doc::{AppPath, Errors, IdempotencyParams};
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path};
 use crate::clock::now_ms;
@@ -152,21 +153,31 @@ const MAX_PORTAL_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
 
 /// `POST /auth/app-portal-access/{app}`'s body (Svix's `AppPortalAccessIn`; the other fields
 /// it takes are accepted and ignored).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppPortalAccessIn {
     /// Seconds until the token (and the portal session made with it) ends: 1 to 2592000.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2592000)]
     pub expiry: Option<i64>,
 }
 
+#[utoipa::path(
+    post, path = "/auth/app-portal-access/{app_id}", operation_id = "v1.authentication.app-portal-access", tag = "Authentication",
+    params(AppPath, IdempotencyParams),
+    request_body = AppPortalAccessIn,
+    responses(
+        (status = 200, description = "OK", body = AppPortalAccessOut),
+        Errors,
+    )
+)]
 /// `POST /auth/app-portal-access/{app}`: a token limited to one application, and the portal URL.
 pub async fn portal_access(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(app_id): Path<String>,
     JsonBody(body): JsonBody<AppPortalAccessIn>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<AppPortalAccessOut>> {
     who.require_operator()?;
     let expiry = body.expiry.unwrap_or(PORTAL_TOKEN_TTL_SECS);
     if !(1..=MAX_PORTAL_TOKEN_TTL_SECS).contains(&expiry) {
@@ -190,18 +201,38 @@ pub async fn portal_access(
         .clone()
         .unwrap_or_else(|| format!("http://{}", st.cfg.listen));
     let url = format!("{}/portal/#key={token}", base.trim_end_matches('/'));
-    Ok(Json(json!({"token": token, "url": url})).into_response())
+    Ok(Json(AppPortalAccessOut { token, url }))
+}
+
+/// An application token and the portal's address with it.
+#[derive(Serialize, ToSchema)]
+pub struct AppPortalAccessOut {
+    /// A bearer token for this application's routes only.
+    pub token: String,
+    /// The portal, signed in with the token.
+    pub url: String,
 }
 
 /// `POST /auth/app/{app}/expire-all`'s body (Svix's `ApplicationTokenExpireIn`).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ApplicationTokenExpireIn)]
 pub struct ExpireAllIn {
     /// Seconds from now until the tokens end (at once when absent).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2592000)]
     pub expiry: Option<i64>,
 }
 
+#[utoipa::path(
+    post, path = "/auth/app/{app_id}/expire-all", operation_id = "v1.authentication.expire-all", tag = "Authentication",
+    params(AppPath, IdempotencyParams),
+    request_body = ExpireAllIn,
+    responses(
+        (status = 204, description = "The tokens end (now or after `expiry`)"),
+        Errors,
+    )
+)]
 /// `POST /auth/app/{app}/expire-all`: ends every token of an application (operator only), at
 /// once or after `expiry` seconds; their portal sessions end with them.
 pub async fn expire_all(
@@ -227,6 +258,14 @@ pub async fn expire_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post, path = "/auth/logout", operation_id = "v1.authentication.logout", tag = "Authentication",
+    params(IdempotencyParams),
+    responses(
+        (status = 204, description = "The calling application token no longer works"),
+        Errors,
+    )
+)]
 /// `POST /auth/logout`: forgets the calling application token.
 pub async fn logout(State(st): State<AppState>, req: Request) -> ApiResult<StatusCode> {
     if let Some(token) = bearer(&req)

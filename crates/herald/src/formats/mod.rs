@@ -16,7 +16,7 @@ pub mod standard;
 use serde::{Deserialize, Serialize};
 
 /// The wire format of an endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     #[default]
