@@ -15,6 +15,8 @@ mod idempotency;
 mod jwks;
 mod limit;
 mod message;
+#[cfg(test)]
+mod props;
 mod router;
 pub mod shapes;
 pub mod validate;

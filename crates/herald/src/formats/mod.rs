@@ -10,6 +10,8 @@
 //! | `payload-string` | `{"payload": "<json string>"}` | `X-WEBHOOK-SIGNATURE: <hex HMAC>` |
 //! | `hmac-header` | payload as published | `<header>: <prefix><hex HMAC of the body>` |
 
+#[cfg(test)]
+mod props;
 pub mod secret;
 pub mod standard;
 
