@@ -35,6 +35,7 @@ mod deletion;
 mod delivery;
 mod examples;
 mod formats;
+mod fuzz;
 mod helpers;
 mod idempotency;
 mod input;
