@@ -86,6 +86,16 @@ async fn operator_token_hash(
     {
         return Ok(h);
     }
+    if store
+        .operator_tokens()
+        .await?
+        .iter()
+        .any(|(_, _, _, revoked)| revoked.is_none())
+    {
+        // Tokens made with `herald token create` are in use: no first-start token. The
+        // operator hash is then one no token has.
+        return Ok(crate::formats::secret::random_bytes::<32>());
+    }
     let token = api::auth_new_operator_token();
     let hash = hex::encode(hash_token(&token));
     let kept = store.setting_init(TOKEN_HASH_SETTING, &hash).await?;

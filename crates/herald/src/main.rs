@@ -40,6 +40,9 @@ enum Command {
         #[arg(long, env = "HERALD_NEW_SECRET_KEY", hide_env_values = true)]
         new_secret_key: herald::secret::Secret,
     },
+    /// Operator tokens, beside the configured or first-start one: several can be valid at once,
+    /// so one can be replaced without downtime. Works on the database directly.
+    Token(TokenArgs),
     /// Receive webhooks locally: verify, print and answer each request (for developers).
     Listen(cli::listen::ListenArgs),
     #[command(flatten)]
@@ -51,14 +54,40 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct TokenArgs {
+    #[command(subcommand)]
+    action: TokenAction,
+    #[command(flatten)]
+    cfg: Config,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Make a new operator token and print it (once: only its hash is kept).
+    Create {
+        /// What the token is for, shown by `list`.
+        #[arg(long, default_value = "operator")]
+        name: String,
+    },
+    /// List the tokens made with `create` (never the tokens themselves).
+    List,
+    /// Revoke a token by its id (valid no more within 10 seconds on every node).
+    Revoke { id: String },
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(Config::defaults()));
     let mut rt = match &command {
-        Command::Serve(c) | Command::Migrate(c) | Command::RotateSecretKey { cfg: c, .. } => {
-            init_logs();
+        Command::Serve(c)
+        | Command::Migrate(c)
+        | Command::RotateSecretKey { cfg: c, .. }
+        | Command::Token(TokenArgs { cfg: c, .. }) => {
+            // The admin commands print their result on stdout: their logs go to stderr.
+            init_logs(!matches!(command, Command::Serve(_)));
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = c.worker_threads.filter(|n| *n > 0) {
                 rt.worker_threads(n);
@@ -88,13 +117,16 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logs() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+fn init_logs(to_stderr: bool) {
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    );
+    if to_stderr {
+        logs.with_writer(std::io::stderr).init();
+    } else {
+        logs.init();
+    }
 }
 
 async fn run(command: Command) -> std::process::ExitCode {
@@ -108,6 +140,7 @@ async fn run(command: Command) -> std::process::ExitCode {
             cfg,
             new_secret_key,
         } => rotate_secret_key(cfg, &new_secret_key).await,
+        Command::Token(args) => token(args).await,
         Command::Listen(args) => return cli::exit(cli::listen::run(args, shutdown_signal()).await),
         Command::Client(cmd) => return cli::run(cmd).await,
         Command::Completions { .. } => Ok(()),
@@ -133,6 +166,45 @@ async fn rotate_secret_key(cfg: Config, new: &str) -> Result<(), String> {
          with it now",
         done.endpoints, done.attempts
     );
+    Ok(())
+}
+
+async fn token(args: TokenArgs) -> Result<(), String> {
+    let store = herald::app::open_store(&args.cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    match args.action {
+        TokenAction::Create { name } => {
+            let token = herald::api::auth_new_operator_token();
+            let id = store
+                .add_operator_token(&name, &hex::encode(herald::api::hash_token(&token)))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+            eprintln!("token {id} ({name}): shown once, keep it safe");
+        }
+        TokenAction::List => {
+            let tokens = store.operator_tokens().await.map_err(|e| e.to_string())?;
+            println!("{:<32} {:<20} {:<26} REVOKED", "ID", "NAME", "CREATED");
+            for (id, name, created, revoked) in tokens {
+                let revoked = revoked.map(herald::clock::rfc3339).unwrap_or_default();
+                println!(
+                    "{id:<32} {name:<20} {:<26} {revoked}",
+                    herald::clock::rfc3339(created)
+                );
+            }
+        }
+        TokenAction::Revoke { id } => {
+            if !store
+                .revoke_operator_token(&id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no token {id} that is not revoked already"));
+            }
+            println!("revoked {id}");
+        }
+    }
     Ok(())
 }
 

@@ -26,7 +26,7 @@ pub struct OldSecret {
 }
 
 /// Herald's per-endpoint delivery options (stored as one JSON object).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointOptions {
     #[serde(default)]
@@ -37,22 +37,25 @@ pub struct EndpointOptions {
     /// `hmac-header`: text before the hex signature, e.g. `sha256=`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature_prefix: Option<String>,
+    /// How long a delivery waits for the response, in milliseconds (1000 to 30000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// Seconds before each retry; replaces the server's schedule for this endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_schedule: Option<Vec<u64>>,
+    /// The `User-Agent` of deliveries, instead of Herald's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    /// `fifo`: deliveries to this endpoint go one at a time, in publish order (see
-    /// [`order_key`]).
+    /// Herald: `fifo` sends deliveries to this endpoint one at a time, in publish order, each
+    /// after the previous one succeeded or was exhausted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering: Option<Ordering>,
 }
 
 /// An endpoint's delivery order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = EndpointOrdering)]
 pub enum Ordering {
     /// One message at a time, each after the previous one succeeded or was exhausted.
     Fifo,

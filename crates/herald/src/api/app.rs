@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
+use super::doc::{AppPath, Errors, IdempotencyParams, ListParams};
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query, double_option};
 use super::shapes::{ApplicationOut, ListOut};
@@ -16,15 +18,20 @@ use super::{AppState, Principal};
 use crate::ids;
 use crate::store::{AppFields, Order, StoreError};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationIn {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    /// The caller's own identifier, usable instead of the id (may not start with an id prefix).
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub uid: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub metadata: Option<Value>,
     #[serde(default, alias = "rateLimit")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub throttle_rate: Option<i64>,
 }
 
@@ -51,6 +58,11 @@ impl ApplicationIn {
     }
 }
 
+#[utoipa::path(
+    get, path = "/app", operation_id = "v1.application.list", tag = "Application",
+    params(ListParams),
+    responses((status = 200, description = "A page of the list", body = ListOut<ApplicationOut>), Errors)
+)]
 pub async fn list(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -75,6 +87,19 @@ pub async fn list(
     }
 }
 
+#[utoipa::path(
+    post, path = "/app", operation_id = "v1.application.create", tag = "Application",
+    params(
+        ("get_if_exists" = Option<bool>, Query, description = "Answer 200 with the application of this `uid` if there is one"),
+        IdempotencyParams,
+    ),
+    request_body = ApplicationIn,
+    responses(
+        (status = 201, description = "Created", body = ApplicationOut),
+        (status = 200, description = "Already there (`get_if_exists`)", body = ApplicationOut),
+        Errors,
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -94,6 +119,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(app.into())))
 }
 
+#[utoipa::path(
+    get, path = "/app/{app_id}", operation_id = "v1.application.get", tag = "Application",
+    params(AppPath),
+    responses((status = 200, description = "OK", body = ApplicationOut), Errors)
+)]
 pub async fn get(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -102,6 +132,16 @@ pub async fn get(
     Ok(Json(st.app(&who, &app_id).await?.into()))
 }
 
+#[utoipa::path(
+    put, path = "/app/{app_id}", operation_id = "v1.application.update", tag = "Application",
+    params(AppPath),
+    request_body = ApplicationIn,
+    responses(
+        (status = 200, description = "Replaced", body = ApplicationOut),
+        (status = 201, description = "Created", body = ApplicationOut),
+        Errors,
+    )
+)]
 /// `PUT`: replaces the application, or creates it (with `app_id` as its uid) if there is none.
 pub async fn put(
     State(st): State<AppState>,
@@ -138,19 +178,29 @@ pub async fn put(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationPatch {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub uid: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub metadata: Option<Option<Value>>,
     #[serde(default, alias = "rateLimit", deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 65535)]
     pub throttle_rate: Option<Option<i64>>,
 }
 
+#[utoipa::path(
+    patch, path = "/app/{app_id}", operation_id = "v1.application.patch", tag = "Application",
+    params(AppPath),
+    request_body = ApplicationPatch,
+    responses((status = 200, description = "OK", body = ApplicationOut), Errors)
+)]
 pub async fn patch(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -177,6 +227,11 @@ pub async fn patch(
     Ok(Json(patched.into()))
 }
 
+#[utoipa::path(
+    delete, path = "/app/{app_id}", operation_id = "v1.application.delete", tag = "Application",
+    params(AppPath),
+    responses((status = 204, description = "Deleted, with its endpoints and messages"), Errors)
+)]
 pub async fn remove(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,

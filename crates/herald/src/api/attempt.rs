@@ -4,8 +4,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::doc::{
+    AttemptPath, ContentParams, DeliveryPath, EndpointPath, Errors, FilterParams,
+    IdempotencyParams, ListParams, MessagePath, StatusParams, StatusViewParams,
+};
 use super::error::ApiResult;
 use super::extract::{Path, Query};
 use super::shapes::{
@@ -21,6 +26,14 @@ fn view(q: &Query) -> ApiResult<StatusView> {
     })
 }
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/attempt/msg/{msg_id}", operation_id = "v1.message-attempt.list-by-msg", tag = "Message Attempt",
+    params(MessagePath, ListParams, FilterParams, StatusParams, ("endpoint_id" = Option<String>, Query, description = "Only attempts to this endpoint")),
+    responses(
+        (status = 200, description = "A page of the list", body = ListOut<MessageAttemptOut>),
+        Errors,
+    )
+)]
 /// `GET attempt/msg/{msg}`: every attempt of a message, newest first.
 pub async fn list_by_msg(
     State(st): State<AppState>,
@@ -44,6 +57,14 @@ pub async fn list_by_msg(
     Ok(Json(ListOut::from_page(p, MessageAttemptOut::from)))
 }
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/attempt/endpoint/{endpoint_id}", operation_id = "v1.message-attempt.list-by-endpoint", tag = "Message Attempt",
+    params(EndpointPath, ListParams, FilterParams, StatusParams),
+    responses(
+        (status = 200, description = "A page of the list", body = ListOut<MessageAttemptOut>),
+        Errors,
+    )
+)]
 /// `GET attempt/endpoint/{ep}`: every attempt to an endpoint, newest first.
 pub async fn list_by_endpoint(
     State(st): State<AppState>,
@@ -67,6 +88,14 @@ pub async fn list_by_endpoint(
     Ok(Json(ListOut::from_page(p, MessageAttemptOut::from)))
 }
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", operation_id = "v1.message-attempt.get", tag = "Message Attempt",
+    params(AttemptPath),
+    responses(
+        (status = 200, description = "OK", body = MessageAttemptOut),
+        Errors,
+    )
+)]
 pub async fn get(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -82,6 +111,14 @@ pub async fn get(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content", operation_id = "v1.message-attempt.expunge-content", tag = "Message Attempt",
+    params(AttemptPath),
+    responses(
+        (status = 204, description = "The response body is forgotten"),
+        Errors,
+    )
+)]
 /// `DELETE .../attempt/{id}/content`: forgets the response body kept for an attempt.
 pub async fn expunge(
     State(st): State<AppState>,
@@ -96,6 +133,14 @@ pub async fn expunge(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/endpoint/{endpoint_id}/msg", operation_id = "v1.message-attempt.list-attempted-messages", tag = "Message Attempt",
+    params(EndpointPath, ListParams, FilterParams, StatusParams, ContentParams, StatusViewParams),
+    responses(
+        (status = 200, description = "A page of the list", body = ListOut<EndpointMessageOut>),
+        Errors,
+    )
+)]
 /// `GET endpoint/{ep}/msg`: the messages sent (or to be sent) to an endpoint, with their state.
 pub async fn list_endpoint_messages(
     State(st): State<AppState>,
@@ -120,6 +165,14 @@ pub async fn list_endpoint_messages(
     })))
 }
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/msg/{msg_id}/endpoint", operation_id = "v1.message-attempt.list-attempted-destinations", tag = "Message Attempt",
+    params(MessagePath, ListParams, StatusViewParams),
+    responses(
+        (status = 200, description = "A page of the list", body = ListOut<MessageEndpointOut>),
+        Errors,
+    )
+)]
 /// `GET msg/{msg}/endpoint`: the endpoints a message is for, with the delivery state of each.
 pub async fn list_message_endpoints(
     State(st): State<AppState>,
@@ -139,12 +192,20 @@ pub async fn list_message_endpoints(
     })))
 }
 
+#[utoipa::path(
+    post, path = "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", operation_id = "v1.message-attempt.resend", tag = "Message Attempt",
+    params(DeliveryPath, IdempotencyParams),
+    responses(
+        (status = 202, description = "A new attempt is queued", body = EmptyOut),
+        Errors,
+    )
+)]
 /// `POST msg/{msg}/endpoint/{ep}/resend`: a new manual attempt, with a fresh retry schedule.
 pub async fn resend(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     Path((app_id, msg_id, ep_id)): Path<(String, String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<EmptyOut>)> {
     let app = st.app(&who, &app_id).await?;
     let m = st.store.get_message(&app.id, &msg_id).await?;
     let ep = st.store.get_endpoint(&app.id, &ep_id).await?;
@@ -155,5 +216,9 @@ pub async fn resend(
     }
     st.store.resend(&app.id, &m.id, &ep.id).await?;
     st.wake.notify_one();
-    Ok((StatusCode::ACCEPTED, Json(json!({}))))
+    Ok((StatusCode::ACCEPTED, Json(EmptyOut {})))
 }
+
+/// An empty object, as Svix answers a resend.
+#[derive(Serialize, ToSchema)]
+pub struct EmptyOut {}

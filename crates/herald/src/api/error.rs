@@ -10,8 +10,10 @@ use serde_json::json;
 use crate::store::StoreError;
 
 /// One field-level validation problem, in Svix's (FastAPI's) shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ValidationError)]
 pub struct FieldError {
+    /// Where: `body`, `query`, `path` or `header`, then the field's name and any nested keys.
     pub loc: Vec<String>,
     pub msg: String,
     #[serde(rename = "type")]

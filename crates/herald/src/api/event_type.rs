@@ -5,8 +5,10 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult};
+use super::doc::{Errors, EventTypePath, IdempotencyParams, ListParams};
+use super::error::ApiResult;
 use super::extract::{JsonBody, Path, Query, double_option};
 use super::shapes::{EventTypeOut, ListOut};
 use super::validate::{
@@ -15,19 +17,24 @@ use super::validate::{
 use super::{AppState, Principal};
 use crate::store::{EventTypeFields, Order};
 
-#[derive(Deserialize)]
+/// `POST`'s body: a new event type.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeIn {
-    #[serde(default)]
-    pub name: Option<String>,
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
+    pub name: String,
+    #[schema(max_length = 4096)]
     pub description: String,
     #[serde(default)]
     pub archived: Option<bool>,
     #[serde(default)]
     pub deprecated: Option<bool>,
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub feature_flag: Option<String>,
+    /// JSON Schemas of the payload by version, e.g. `{"1": {...}}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub schemas: Option<Value>,
     /// Herald: check published payloads of this type against its latest schema.
     #[serde(default)]
@@ -35,6 +42,42 @@ pub struct EventTypeIn {
 }
 
 impl EventTypeIn {
+    fn split(self) -> (String, EventTypeUpdate) {
+        let update = EventTypeUpdate {
+            description: self.description,
+            archived: self.archived,
+            deprecated: self.deprecated,
+            feature_flag: self.feature_flag,
+            schemas: self.schemas,
+            validate_payloads: self.validate_payloads,
+        };
+        (self.name, update)
+    }
+}
+
+/// `PUT`'s body: the event type named in the path, replaced (or created).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeUpdate {
+    #[schema(max_length = 4096)]
+    pub description: String,
+    #[serde(default)]
+    pub archived: Option<bool>,
+    #[serde(default)]
+    pub deprecated: Option<bool>,
+    #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
+    pub feature_flag: Option<String>,
+    /// JSON Schemas of the payload by version, e.g. `{"1": {...}}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub schemas: Option<Value>,
+    /// Herald: check published payloads of this type against its latest schema.
+    #[serde(default)]
+    pub validate_payloads: Option<bool>,
+}
+
+impl EventTypeUpdate {
     fn fields(self) -> ApiResult<EventTypeFields> {
         let mut errors = Vec::new();
         check_text(
@@ -78,6 +121,14 @@ impl EventTypeIn {
     }
 }
 
+#[utoipa::path(
+    get, path = "/event-type", operation_id = "v1.event-type.list", tag = "Event Type",
+    params(ListParams, ("include_archived" = Option<bool>, Query, description = "Include archived event types")),
+    responses(
+        (status = 200, description = "A page of the list", body = ListOut<EventTypeOut>),
+        Errors,
+    )
+)]
 pub async fn list(State(st): State<AppState>, q: Query) -> ApiResult<Json<ListOut<EventTypeOut>>> {
     let page = q.page(Order::Ascending, None)?;
     let p = st
@@ -87,15 +138,22 @@ pub async fn list(State(st): State<AppState>, q: Query) -> ApiResult<Json<ListOu
     Ok(Json(ListOut::from_page(p, EventTypeOut::from)))
 }
 
+#[utoipa::path(
+    post, path = "/event-type", operation_id = "v1.event-type.create", tag = "Event Type",
+    params(IdempotencyParams),
+    request_body = EventTypeIn,
+    responses(
+        (status = 201, description = "Created", body = EventTypeOut),
+        Errors,
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     JsonBody(body): JsonBody<EventTypeIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
     who.require_operator()?;
-    let Some(name) = body.name.clone() else {
-        return Err(ApiError::field("name", "missing field `name`"));
-    };
+    let (name, body) = body.split();
     let mut errors = Vec::new();
     check_name("name", &name, &mut errors);
     finish(errors)?;
@@ -103,6 +161,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(et.into())))
 }
 
+#[utoipa::path(
+    get, path = "/event-type/{event_type_name}", operation_id = "v1.event-type.get", tag = "Event Type",
+    params(EventTypePath),
+    responses(
+        (status = 200, description = "OK", body = EventTypeOut),
+        Errors,
+    )
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(name): Path<String>,
@@ -110,12 +176,22 @@ pub async fn get(
     Ok(Json(st.store.get_event_type(&name).await?.into()))
 }
 
+#[utoipa::path(
+    put, path = "/event-type/{event_type_name}", operation_id = "v1.event-type.update", tag = "Event Type",
+    params(EventTypePath),
+    request_body = EventTypeUpdate,
+    responses(
+        (status = 200, description = "Replaced", body = EventTypeOut),
+        (status = 201, description = "Created", body = EventTypeOut),
+        Errors,
+    )
+)]
 /// `PUT`: replaces the event type, or creates it if there is none.
 pub async fn put(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<EventTypeIn>,
+    JsonBody(body): JsonBody<EventTypeUpdate>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
     who.require_operator()?;
     let f = body.fields()?;
@@ -134,23 +210,35 @@ pub async fn put(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypePatch {
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub description: Option<String>,
     #[serde(default)]
     pub archived: Option<bool>,
     #[serde(default)]
     pub deprecated: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub feature_flag: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
     pub schemas: Option<Option<Value>>,
     #[serde(default)]
     pub validate_payloads: Option<bool>,
 }
 
+#[utoipa::path(
+    patch, path = "/event-type/{event_type_name}", operation_id = "v1.event-type.patch", tag = "Event Type",
+    params(EventTypePath),
+    request_body = EventTypePatch,
+    responses(
+        (status = 200, description = "OK", body = EventTypeOut),
+        Errors,
+    )
+)]
 pub async fn patch(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -159,8 +247,7 @@ pub async fn patch(
 ) -> ApiResult<Json<EventTypeOut>> {
     who.require_operator()?;
     let et = st.store.get_event_type(&name).await?;
-    let input = EventTypeIn {
-        name: None,
+    let input = EventTypeUpdate {
         description: body.description.unwrap_or(et.description),
         archived: Some(body.archived.unwrap_or(et.archived)),
         deprecated: Some(body.deprecated.unwrap_or(et.deprecated)),
@@ -176,6 +263,14 @@ pub async fn patch(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/event-type/{event_type_name}", operation_id = "v1.event-type.delete", tag = "Event Type",
+    params(EventTypePath, ("expunge" = Option<bool>, Query, description = "Delete it for good instead of archiving it")),
+    responses(
+        (status = 204, description = "Archived (or deleted with `expunge`)"),
+        Errors,
+    )
+)]
 /// `DELETE`: archives the event type (kept for history), or removes it with `expunge=true`.
 pub async fn remove(
     State(st): State<AppState>,

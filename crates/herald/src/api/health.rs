@@ -15,24 +15,85 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 
 /// How long each check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Why a node is not ready.
+#[derive(Serialize, ToSchema)]
+pub struct NotReadyOut {
+    /// `not_ready`.
+    pub code: &'static str,
+    pub detail: String,
+    pub checks: Checks,
+}
+
+/// Each check's result: `ok`, `not checked`, or what went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct Checks {
+    pub database: String,
+    pub committer: String,
+}
+
 /// Liveness: 204 while the process serves requests.
+#[utoipa::path(
+    get, path = "/health/live", operation_id = "herald.health.live", tag = "Health",
+    security(()),
+    responses((status = 204, description = "The process serves requests"))
+)]
 pub async fn live() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// Liveness, at Svix's address.
+#[utoipa::path(
+    get, path = "/health/ping", operation_id = "v1.health.ping", tag = "Health",
+    security(()),
+    responses((status = 204, description = "The process serves requests"))
+)]
+pub async fn ping() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// Readiness, at Svix's address.
+#[utoipa::path(
+    get, path = "/health", operation_id = "v1.health.get", tag = "Health",
+    security(()),
+    responses(
+        (status = 204, description = "Ready: the database and the group committer answer"),
+        (status = 503, description = "Not ready", body = NotReadyOut),
+    )
+)]
+pub async fn ready(st: State<AppState>) -> Response {
+    readiness(st).await
+}
+
+/// Readiness.
+#[utoipa::path(
+    get, path = "/health/ready", operation_id = "herald.health.ready", tag = "Health",
+    security(()),
+    responses(
+        (status = 204, description = "Ready: the database and the group committer answer"),
+        (status = 503, description = "Not ready", body = NotReadyOut),
+    )
+)]
+pub async fn ready_alias(st: State<AppState>) -> Response {
+    readiness(st).await
+}
+
 /// Readiness: 204, or 503 naming the failed checks.
-pub async fn ready(State(st): State<AppState>) -> Response {
+async fn readiness(State(st): State<AppState>) -> Response {
     if st.draining.load(Ordering::Relaxed) {
         return unavailable(
             "This node is shutting down",
-            json!({"database": "not checked", "committer": "not checked"}),
+            Checks {
+                database: "not checked".into(),
+                committer: "not checked".into(),
+            },
         );
     }
     let (database, committer) =
@@ -48,7 +109,10 @@ pub async fn ready(State(st): State<AppState>) -> Response {
         .collect();
     unavailable(
         &format!("Not ready: {} failing", failed.join(" and ")),
-        json!({"database": show(&database), "committer": show(&committer)}),
+        Checks {
+            database: show(&database),
+            committer: show(&committer),
+        },
     )
 }
 
@@ -63,10 +127,14 @@ async fn check<E: std::fmt::Display>(
     }
 }
 
-fn unavailable(detail: &str, checks: serde_json::Value) -> Response {
+fn unavailable(detail: &str, checks: Checks) -> Response {
     let mut resp = (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"code": "not_ready", "detail": detail, "checks": checks})),
+        Json(NotReadyOut {
+            code: "not_ready",
+            detail: detail.into(),
+            checks,
+        }),
     )
         .into_response();
     resp.headers_mut()

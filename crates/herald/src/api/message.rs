@@ -6,8 +6,12 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use super::app::ApplicationIn;
+use super::doc::{
+    AppPath, ContentParams, Errors, FilterParams, IdempotencyParams, ListParams, MessagePath,
+};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{JsonBody, Path, Query};
 use super::idempotency::{IdempotencyKey, Stored};
@@ -21,26 +25,35 @@ use crate::model::Message;
 use crate::store::{NewMessage, Order, Respond};
 use std::sync::Arc;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageIn {
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub event_type: String,
-    /// Kept as the exact bytes sent, so the delivery carries them unchanged.
+    /// A JSON object, kept as the exact bytes sent, so the delivery carries them unchanged.
+    #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
+    /// The caller's id of the event, unique per application (a retry with it is not a new message).
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub event_id: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub channels: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub tags: Option<Vec<String>>,
     /// Creates the application on the fly if it does not exist yet.
     #[serde(default)]
     pub application: Option<ApplicationIn>,
-    /// Herald: deliveries of messages with the same key go to each endpoint in publish order.
+    /// Herald: deliveries of messages with the same key go to each endpoint in publish order,
+    /// each after the previous one succeeded or was exhausted.
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub ordering_key: Option<String>,
-    /// Herald: when to send (RFC 3339, at most 30 days ahead).
+    /// Herald: when to send (RFC 3339, at most 30 days ahead; a past time means now).
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub deliver_at: Option<String>,
 }
 
@@ -87,6 +100,19 @@ impl MessageIn {
     }
 }
 
+#[utoipa::path(
+    post, path = "/app/{app_id}/msg", operation_id = "v1.message.create", tag = "Message",
+    params(
+        AppPath, ContentParams, IdempotencyParams,
+        ("x-herald-caused-by" = Option<String>, Header,
+            description = "Herald: the header of the delivery this publish reacts to, echoed (loop protection)"),
+    ),
+    request_body = MessageIn,
+    responses(
+        (status = 202, description = "Stored durably; deliveries follow", body = MessageOut),
+        Errors,
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -157,6 +183,14 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/msg/{msg_id}", operation_id = "v1.message.get", tag = "Message",
+    params(MessagePath, ContentParams),
+    responses(
+        (status = 200, description = "OK", body = MessageOut),
+        Errors,
+    )
+)]
 pub async fn get(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -168,6 +202,14 @@ pub async fn get(
     Ok(Json(MessageOut::new(&m, q.bool("with_content", true)?)))
 }
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/msg", operation_id = "v1.message.list", tag = "Message",
+    params(AppPath, ListParams, FilterParams, ContentParams),
+    responses(
+        (status = 200, description = "A page of the list", body = ListOut<MessageOut>),
+        Errors,
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -189,6 +231,14 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(
+    delete, path = "/app/{app_id}/msg/{msg_id}/content", operation_id = "v1.message.expunge-content", tag = "Message",
+    params(MessagePath),
+    responses(
+        (status = 204, description = "The payload is forgotten"),
+        Errors,
+    )
+)]
 /// `DELETE content`: forgets the payload; the message and its attempts stay listed.
 pub async fn expunge(
     State(st): State<AppState>,

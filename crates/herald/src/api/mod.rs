@@ -5,24 +5,25 @@
 mod app;
 mod attempt;
 mod auth;
+mod doc;
 mod endpoint;
 pub mod error;
 mod event_type;
 pub mod extract;
 mod health;
 mod idempotency;
+mod jwks;
 mod limit;
 mod message;
+#[cfg(test)]
+mod props;
+mod router;
 pub mod shapes;
 pub mod validate;
 pub mod wire;
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
 use tokio::sync::Notify;
 
 use crate::config::Config;
@@ -31,10 +32,11 @@ use crate::model::Application;
 use crate::net::guard::AddressPolicy;
 use crate::store::Store;
 pub use auth::{Principal, hash_token};
+pub use router::{openapi, router};
 
 /// A new operator token.
 pub fn auth_new_operator_token() -> String {
-    auth::new_token("herald_")
+    auth::new_token(auth::OPERATOR_TOKEN_PREFIX)
 }
 use error::{ApiError, ApiResult};
 
@@ -68,6 +70,8 @@ pub struct Shared {
     pub draining: std::sync::atomic::AtomicBool,
     /// Turns for API requests served at once (`--max-concurrent-requests`).
     pub turns: limit::Turns,
+    /// Operator tokens made with `herald token create`, recently found valid.
+    pub operator_tokens: auth::OperatorTokens,
     /// The node's tasks (requests that run to completion without their client, among them),
     /// so that shutdown can wait for them.
     pub tasks: tokio_util::task::TaskTracker,
@@ -106,6 +110,7 @@ impl AppState {
             draining: Default::default(),
             turns,
             tasks: tokio_util::task::TaskTracker::new(),
+            operator_tokens: Default::default(),
         }))
     }
 
@@ -128,129 +133,4 @@ impl AppState {
             Principal::App(_) => Err(ApiError::not_found("Application")),
         }
     }
-}
-
-/// The whole API under `/api/v1`.
-pub fn router(state: AppState) -> Router {
-    let app_routes = Router::new()
-        .route("/app", get(app::list).post(app::create))
-        .route(
-            "/app/{app_id}",
-            get(app::get)
-                .put(app::put)
-                .patch(app::patch)
-                .delete(app::remove),
-        )
-        .route(
-            "/app/{app_id}/endpoint",
-            get(endpoint::list).post(endpoint::create),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}",
-            get(endpoint::get)
-                .put(endpoint::put)
-                .patch(endpoint::patch)
-                .delete(endpoint::remove),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/headers",
-            get(endpoint::get_headers)
-                .put(endpoint::put_headers)
-                .patch(endpoint::patch_headers),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/secret",
-            get(endpoint::get_secret),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
-            post(endpoint::rotate_secret),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/stats",
-            get(endpoint::stats),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/recover",
-            post(endpoint::recover),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
-            post(endpoint::replay_missing),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/send-example",
-            post(endpoint::send_example),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/msg",
-            get(attempt::list_endpoint_messages),
-        )
-        .route(
-            "/app/{app_id}/msg",
-            get(message::list).post(message::create),
-        )
-        .route("/app/{app_id}/msg/{msg_id}", get(message::get))
-        .route(
-            "/app/{app_id}/msg/{msg_id}/content",
-            delete(message::expunge),
-        )
-        .route(
-            "/app/{app_id}/msg/{msg_id}/endpoint",
-            get(attempt::list_message_endpoints),
-        )
-        .route(
-            "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
-            post(attempt::resend),
-        )
-        .route(
-            "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
-            get(attempt::get),
-        )
-        .route(
-            "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
-            delete(attempt::expunge),
-        )
-        .route(
-            "/app/{app_id}/attempt/msg/{msg_id}",
-            get(attempt::list_by_msg),
-        )
-        .route(
-            "/app/{app_id}/attempt/endpoint/{endpoint_id}",
-            get(attempt::list_by_endpoint),
-        )
-        .route(
-            "/event-type",
-            get(event_type::list).post(event_type::create),
-        )
-        .route(
-            "/event-type/{name}",
-            get(event_type::get)
-                .put(event_type::put)
-                .patch(event_type::patch)
-                .delete(event_type::remove),
-        )
-        .route(
-            "/auth/app-portal-access/{app_id}",
-            post(auth::portal_access),
-        )
-        .route("/auth/logout", post(auth::logout))
-        // Layers run outside-in from the last one: authenticate, then replay idempotent POSTs.
-        .layer(from_fn_with_state(state.clone(), idempotency::middleware))
-        .layer(from_fn_with_state(state.clone(), auth::middleware))
-        .layer(from_fn_with_state(state.clone(), limit::middleware));
-
-    let public = Router::new()
-        .route("/health", get(health::ready))
-        .route("/health/ready", get(health::ready))
-        .route("/health/live", get(health::live))
-        .route("/health/ping", get(health::live));
-
-    Router::new()
-        .nest("/api/v1", app_routes.merge(public))
-        .nest("/portal", crate::portal::router())
-        .fallback(|| async { ApiError::NotFound("No such route".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))
-        .with_state(state)
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
 use crate::model::{
@@ -12,7 +13,7 @@ use crate::model::{
 };
 use crate::store::PageOut;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListOut<T: Serialize> {
     pub data: Vec<T>,
@@ -33,18 +34,21 @@ impl<T: Serialize> ListOut<T> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationOut {
     pub id: String,
     pub uid: Option<String>,
     pub name: String,
+    #[schema(value_type = HashMap<String, String>)]
     pub metadata: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttle_rate: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<i64>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -63,7 +67,7 @@ impl From<Application> for ApplicationOut {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointOut {
     pub id: String,
@@ -75,6 +79,7 @@ pub struct EndpointOut {
     pub event_types: Option<Vec<String>>,
     pub filter_types: Option<Vec<String>>,
     pub channels: Option<Vec<String>>,
+    #[schema(value_type = HashMap<String, String>)]
     pub metadata: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttle_rate: Option<i64>,
@@ -89,10 +94,13 @@ pub struct EndpointOut {
     /// Herald: when a delivery loop through this endpoint was last detected (it is throttled
     /// for `--loop-hold` after).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub loop_detected_at: Option<String>,
     /// Herald: whether a client certificate (mTLS) is set; the certificate is never shown.
     pub client_cert_set: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -125,7 +133,7 @@ impl From<&Endpoint> for EndpointOut {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeOut {
     pub name: String,
@@ -135,10 +143,13 @@ pub struct EventTypeOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feature_flag: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub schemas: Option<Value>,
     /// Herald: publishes of this type are checked against its latest schema.
     pub validate_payloads: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -167,12 +178,13 @@ fn payload_of(m: &Message, with_content: bool) -> Box<RawValue> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageOut {
     pub id: String,
     pub event_type: String,
     pub event_id: Option<String>,
+    #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<String>>,
@@ -181,6 +193,7 @@ pub struct MessageOut {
     /// Herald: its ordering key, if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ordering_key: Option<String>,
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 
@@ -222,13 +235,14 @@ impl StatusView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointMessageOut {
     #[serde(flatten)]
     pub msg: MessageOut,
     pub status: i64,
     pub status_text: &'static str,
+    #[schema(format = DateTime)]
     pub next_attempt: Option<String>,
 }
 
@@ -250,13 +264,14 @@ fn next_attempt(d: &Delivery) -> Option<String> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageEndpointOut {
     #[serde(flatten)]
     pub endpoint: EndpointOut,
     pub status: i64,
     pub status_text: &'static str,
+    #[schema(format = DateTime)]
     pub next_attempt: Option<String>,
 }
 
@@ -271,7 +286,7 @@ impl MessageEndpointOut {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageAttemptOut {
     pub id: String,
@@ -284,6 +299,7 @@ pub struct MessageAttemptOut {
     pub status: i64,
     pub status_text: &'static str,
     pub trigger_type: i64,
+    #[schema(format = DateTime)]
     pub timestamp: String,
     /// Herald: why no response was received (timeout, refused connection, blocked address).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -312,7 +328,8 @@ impl From<Attempt> for MessageAttemptOut {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = EndpointStats)]
 pub struct StatsOut {
     pub success: i64,
     pub pending: i64,

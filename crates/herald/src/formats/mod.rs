@@ -10,13 +10,15 @@
 //! | `payload-string` | `{"payload": "<json string>"}` | `X-WEBHOOK-SIGNATURE: <hex HMAC>` |
 //! | `hmac-header` | payload as published | `<header>: <prefix><hex HMAC of the body>` |
 
+#[cfg(test)]
+mod props;
 pub mod secret;
 pub mod standard;
 
 use serde::{Deserialize, Serialize};
 
 /// The wire format of an endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     #[default]

@@ -3,6 +3,7 @@
 
 use super::db::q;
 use super::{Store, StoreError, StoreResult};
+use crate::ids::AppId;
 
 impl Store {
     pub async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
@@ -55,6 +56,86 @@ impl Store {
             )
             .await?;
         row.map(|r| r.string("app_id")).transpose()
+    }
+
+    /// Ends every token of an application `after_ms` from `now` (at once with 0), as Svix's
+    /// "expire all" does; returns how many there were.
+    pub async fn expire_app_tokens(
+        &self,
+        app_id: &AppId,
+        now: i64,
+        after_ms: i64,
+    ) -> StoreResult<u64> {
+        self.db
+            .exec(
+                q("UPDATE app_tokens SET expires_at = ? WHERE app_id = ? AND expires_at > ?")
+                    .bind(now + after_ms)
+                    .bind(app_id)
+                    .bind(now + after_ms),
+            )
+            .await
+    }
+
+    // ---- operator tokens ------------------------------------------------------------------
+
+    /// A new operator token named `name`: stores its hash, returns its id (the token itself is
+    /// the caller's to show once).
+    pub async fn add_operator_token(&self, name: &str, token_hash: &str) -> StoreResult<String> {
+        let id = crate::ids::new_id("optok");
+        self.db
+            .exec(
+                q("INSERT INTO operator_tokens (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)")
+                    .bind(id.as_str())
+                    .bind(name)
+                    .bind(token_hash)
+                    .bind(crate::clock::now_ms()),
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// Whether `token_hash` is an operator token's, not revoked.
+    pub async fn operator_token_valid(&self, token_hash: &str) -> StoreResult<bool> {
+        Ok(self
+            .db
+            .opt(
+                q("SELECT id FROM operator_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+                    .bind(token_hash),
+            )
+            .await?
+            .is_some())
+    }
+
+    /// Every operator token made with `herald token create`: (id, name, created, revoked).
+    pub async fn operator_tokens(&self) -> StoreResult<Vec<(String, String, i64, Option<i64>)>> {
+        self.db
+            .all(q(
+                "SELECT id, name, created_at, revoked_at FROM operator_tokens ORDER BY created_at",
+            ))
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.string("id")?,
+                    r.string("name")?,
+                    r.i64("created_at")?,
+                    r.opt_i64("revoked_at")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Revokes an operator token; false if there is no such (unrevoked) token.
+    pub async fn revoke_operator_token(&self, id: &str) -> StoreResult<bool> {
+        let n = self
+            .db
+            .exec(
+                q("UPDATE operator_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                    .bind(crate::clock::now_ms())
+                    .bind(id),
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     pub async fn delete_app_token(&self, token_hash: &str) -> StoreResult<()> {

@@ -13,7 +13,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::Command;
 
 use crate::helpers::*;
-use crate::sdk::run;
+use crate::python::run;
 
 const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

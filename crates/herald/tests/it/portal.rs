@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::helpers::*;
-use crate::sdk::run;
+use crate::python::run;
 
 /// The playwright-core version the browser test pins.
 const PLAYWRIGHT: &str = "1.65.1";

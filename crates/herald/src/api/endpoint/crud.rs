@@ -5,21 +5,31 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::endpoint_of;
 use super::input::{
     EndpointIn, check_format_secret, check_headers, check_secret, default_secret, format_name,
 };
+use crate::api::doc::{AppPath, EndpointPath, Errors, IdempotencyParams, ListParams};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{JsonBody, Path, Query, double_option};
 use crate::api::shapes::{EndpointOut, ListOut};
 use crate::api::validate::{finish, uid_from_path};
 use crate::api::{AppState, Principal};
-use crate::formats::secret;
+use crate::formats::{Format, secret};
 use crate::ids;
 use crate::model::Endpoint;
 use crate::store::{EndpointFields, Order};
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/endpoint", operation_id = "v1.endpoint.list", tag = "Endpoint",
+    params(AppPath, ListParams),
+    responses(
+        (status = 200, description = "A page of the list", body = ListOut<EndpointOut>),
+        Errors,
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -34,6 +44,15 @@ pub async fn list(
     Ok(Json(ListOut::from_page(page, |e| EndpointOut::from(&e))))
 }
 
+#[utoipa::path(
+    post, path = "/app/{app_id}/endpoint", operation_id = "v1.endpoint.create", tag = "Endpoint",
+    params(AppPath, IdempotencyParams),
+    request_body = EndpointIn,
+    responses(
+        (status = 201, description = "Created", body = EndpointOut),
+        Errors,
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -58,6 +77,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(EndpointOut::from(&ep))))
 }
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/endpoint/{endpoint_id}", operation_id = "v1.endpoint.get", tag = "Endpoint",
+    params(EndpointPath),
+    responses(
+        (status = 200, description = "OK", body = EndpointOut),
+        Errors,
+    )
+)]
 pub async fn get(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -86,6 +113,16 @@ pub(super) fn apply(ep: &mut Endpoint, f: EndpointFields) {
     }
 }
 
+#[utoipa::path(
+    put, path = "/app/{app_id}/endpoint/{endpoint_id}", operation_id = "v1.endpoint.update", tag = "Endpoint",
+    params(EndpointPath),
+    request_body = EndpointIn,
+    responses(
+        (status = 200, description = "Replaced", body = EndpointOut),
+        (status = 201, description = "Created", body = EndpointOut),
+        Errors,
+    )
+)]
 /// `PUT`: replaces the endpoint, or creates it (with `ep_id` as its uid) if there is none.
 pub async fn put(
     State(st): State<AppState>,
@@ -122,44 +159,69 @@ pub async fn put(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointPatch {
     #[serde(default)]
+    #[schema(format = Uri, max_length = 4096)]
     pub url: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub uid: Option<Option<String>>,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     #[serde(default, alias = "filterTypes", deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 1000)]
     pub event_types: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 10)]
     pub channels: Option<Option<Vec<String>>>,
     #[serde(default)]
     pub disabled: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub metadata: Option<Option<Value>>,
     #[serde(default, alias = "rateLimit", deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 65535)]
     pub throttle_rate: Option<Option<i64>>,
     #[serde(default)]
+    #[schema(value_type = Option<Format>)]
     pub format: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub signature_header: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub signature_prefix: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u64>, minimum = 1000, maximum = 30000)]
     pub timeout_ms: Option<Option<u64>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<u64>>, max_items = 20)]
     pub retry_schedule: Option<Option<Vec<u64>>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub user_agent: Option<Option<String>>,
+    /// Herald: `fifo` for one message at a time in publish order; `none` or `null` for none.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<crate::model::Ordering>)]
     pub ordering: Option<Option<String>>,
-    /// `null` removes the client certificate.
+    /// Herald: a PEM client certificate chain and its private key (mTLS); `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, write_only)]
     pub client_cert: Option<Option<String>>,
 }
 
+#[utoipa::path(
+    patch, path = "/app/{app_id}/endpoint/{endpoint_id}", operation_id = "v1.endpoint.patch", tag = "Endpoint",
+    params(EndpointPath),
+    request_body = EndpointPatch,
+    responses(
+        (status = 200, description = "OK", body = EndpointOut),
+        Errors,
+    )
+)]
 pub async fn patch(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -228,6 +290,14 @@ pub(super) fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) 
     check_format_secret(ep)
 }
 
+#[utoipa::path(
+    delete, path = "/app/{app_id}/endpoint/{endpoint_id}", operation_id = "v1.endpoint.delete", tag = "Endpoint",
+    params(EndpointPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        Errors,
+    )
+)]
 pub async fn remove(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -3,11 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::endpoint_of;
 use super::input::check_headers;
+use crate::api::doc::{EndpointPath, Errors};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{JsonBody, Path};
 use crate::api::validate::{MAX_HEADERS, finish};
@@ -22,7 +24,17 @@ pub(super) const SENSITIVE_HEADERS: &[&str] = &[
     "x-api-key",
 ];
 
-pub(super) fn headers_out(ep: &Endpoint) -> Json<Value> {
+/// An endpoint's headers, those carrying credentials by name only.
+#[derive(Serialize, ToSchema)]
+#[schema(as = EndpointHeadersOut)]
+pub struct HeadersOut {
+    #[schema(value_type = HashMap<String, String>)]
+    pub headers: Map<String, Value>,
+    /// The names of the headers whose values are not shown.
+    pub sensitive: Vec<String>,
+}
+
+fn headers_out(ep: &Endpoint) -> Json<HeadersOut> {
     let mut shown = Map::new();
     let mut sensitive = Vec::new();
     for (k, v) in &ep.headers {
@@ -32,22 +44,52 @@ pub(super) fn headers_out(ep: &Endpoint) -> Json<Value> {
             shown.insert(k.clone(), v.clone());
         }
     }
-    Json(json!({"headers": shown, "sensitive": sensitive}))
+    Json(HeadersOut {
+        headers: shown,
+        sensitive,
+    })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = EndpointHeadersIn)]
 pub struct HeadersIn {
+    #[schema(value_type = HashMap<String, String>)]
     pub headers: Map<String, Value>,
 }
 
+/// A `PATCH`'s headers: a `null` value removes one.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = EndpointHeadersPatchIn)]
+pub struct HeadersPatchIn {
+    #[schema(value_type = HashMap<String, Option<String>>)]
+    pub headers: Map<String, Value>,
+}
+
+#[utoipa::path(
+    get, path = "/app/{app_id}/endpoint/{endpoint_id}/headers", operation_id = "v1.endpoint.get-headers", tag = "Endpoint",
+    params(EndpointPath),
+    responses(
+        (status = 200, description = "OK", body = HeadersOut),
+        Errors,
+    )
+)]
 pub async fn get_headers(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     Path((app_id, ep_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HeadersOut>> {
     Ok(headers_out(&endpoint_of(&st, &who, &app_id, &ep_id).await?))
 }
 
+#[utoipa::path(
+    put, path = "/app/{app_id}/endpoint/{endpoint_id}/headers", operation_id = "v1.endpoint.update-headers", tag = "Endpoint",
+    params(EndpointPath),
+    request_body = HeadersIn,
+    responses(
+        (status = 204, description = "Replaced"),
+        Errors,
+    )
+)]
 pub async fn put_headers(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -57,12 +99,21 @@ pub async fn put_headers(
     change_headers(&st, &who, &app_id, &ep_id, body.headers, false).await
 }
 
+#[utoipa::path(
+    patch, path = "/app/{app_id}/endpoint/{endpoint_id}/headers", operation_id = "v1.endpoint.patch-headers", tag = "Endpoint",
+    params(EndpointPath),
+    request_body = HeadersPatchIn,
+    responses(
+        (status = 204, description = "Changed"),
+        Errors,
+    )
+)]
 /// `PATCH headers`: sets the given headers; a `null` value removes one.
 pub async fn patch_headers(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     Path((app_id, ep_id)): Path<(String, String)>,
-    JsonBody(body): JsonBody<HeadersIn>,
+    JsonBody(body): JsonBody<HeadersPatchIn>,
 ) -> ApiResult<StatusCode> {
     change_headers(&st, &who, &app_id, &ep_id, body.headers, true).await
 }

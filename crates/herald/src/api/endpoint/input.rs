@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::api::AppState;
 use crate::api::error::{ApiError, ApiResult, FieldError};
@@ -28,46 +29,72 @@ pub(super) const RESERVED_HEADERS: &[&str] = &[
 
 pub(super) const RESERVED_PREFIXES: &[&str] = &["webhook-", "svix-"];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointIn {
+    /// Where messages are POSTed: http(s), at most 4096 characters (https only with `--https-only`).
+    #[schema(format = Uri, max_length = 4096)]
     pub url: String,
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub uid: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     #[serde(default, alias = "filterTypes")]
+    #[schema(max_items = 1000)]
     pub event_types: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub channels: Option<Vec<String>>,
     #[serde(default)]
     pub disabled: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub metadata: Option<Value>,
+    /// Most messages per second sent to this endpoint.
     #[serde(default, alias = "rateLimit")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub throttle_rate: Option<i64>,
+    /// The signing secret (`whsec_` and base64 of 24 to 64 bytes); generated when absent.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Herald: custom headers sent with every delivery (at creation; see `.../headers`).
     #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub headers: Option<Map<String, Value>>,
     // Herald's delivery options.
+    /// Herald: the wire format (Standard Webhooks by default).
     #[serde(default)]
+    #[schema(value_type = Option<Format>)]
     pub format: Option<String>,
+    /// Herald, `hmac-header`: the signature header's name.
     #[serde(default)]
     pub signature_header: Option<String>,
+    /// Herald, `hmac-header`: text before the hex signature, e.g. `sha256=`.
     #[serde(default)]
     pub signature_prefix: Option<String>,
+    /// Herald: how long a delivery waits for the response, in ms (1000 to 30000).
     #[serde(default)]
+    #[schema(minimum = 1000, maximum = 30000)]
     pub timeout_ms: Option<u64>,
+    /// Herald: seconds before each retry (at most 20 entries of at most 7 days).
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub retry_schedule: Option<Vec<u64>>,
+    /// Herald: the deliveries' `User-Agent`.
     #[serde(default)]
     pub user_agent: Option<String>,
-    /// `fifo`: one message at a time, in publish order.
+    /// Herald: `fifo` sends one message at a time, in publish order (`none`, or leaving it out,
+    /// for no order).
     #[serde(default)]
+    #[schema(value_type = Option<crate::model::Ordering>)]
     pub ordering: Option<String>,
-    /// PEM client certificate chain and private key for mTLS (write-only).
+    /// Herald: a PEM client certificate chain followed by its private key (PKCS#8, PKCS#1 or
+    /// SEC1), presented to receivers that ask for one (mTLS). Write-only: endpoints show
+    /// `clientCertSet`.
     #[serde(default)]
+    #[schema(write_only)]
     pub client_cert: Option<String>,
 }
 

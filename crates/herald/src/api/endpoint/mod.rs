@@ -1,20 +1,21 @@
 //! Endpoints: `/api/v1/app/{app}/endpoint`, split by job: [`crud`], [`headers`], [`secret`],
 //! [`recovery`] (stats, recover, replay, examples); [`input`] is the shape and checks they share.
 
-mod crud;
-mod headers;
-mod input;
-mod recovery;
-mod secret;
+pub(super) mod crud;
+pub(super) mod headers;
+pub(super) mod input;
+pub(super) mod recovery;
+pub(super) mod secret;
 
 use super::error::ApiResult;
 use super::{AppState, Principal};
 use crate::model::Endpoint;
 
-pub use crud::{create, get, list, patch, put, remove};
-pub use headers::{get_headers, patch_headers, put_headers};
-pub use recovery::{recover, replay_missing, send_example, stats};
-pub use secret::{get_secret, rotate_secret};
+// What the portal calls (see `api::handlers`); the router names each handler by its module.
+pub use crud::{create, patch, remove};
+pub use headers::put_headers;
+pub use recovery::{recover, send_example};
+pub use secret::rotate_secret;
 
 pub(super) async fn endpoint_of(
     st: &AppState,

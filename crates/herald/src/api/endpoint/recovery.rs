@@ -4,10 +4,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::endpoint_of;
+use crate::api::doc::{EndpointPath, Errors, IdempotencyParams};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{JsonBody, Path, Query};
 use crate::api::shapes::{MessageOut, StatsOut};
@@ -17,6 +19,14 @@ use crate::clock::{now_ms, parse_rfc3339, rfc3339};
 use crate::ids;
 use crate::store::NewMessage;
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/endpoint/{endpoint_id}/stats", operation_id = "v1.endpoint.get-stats", tag = "Endpoint",
+    params(EndpointPath, ("since" = Option<String>, Query, format = DateTime, description = "Count deliveries from this time"), ("until" = Option<String>, Query, format = DateTime, description = "Count deliveries until this time")),
+    responses(
+        (status = 200, description = "OK", body = StatsOut),
+        Errors,
+    )
+)]
 pub async fn stats(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -31,10 +41,13 @@ pub async fn stats(
     Ok(Json(s.into()))
 }
 
-#[derive(Deserialize)]
+/// A time range (`until` is now when absent).
+#[derive(Deserialize, ToSchema)]
 pub struct RecoverIn {
+    #[schema(format = DateTime)]
     pub since: String,
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub until: Option<String>,
 }
 
@@ -53,32 +66,79 @@ impl RecoverIn {
     }
 }
 
-pub(super) fn task_out(kind: &str) -> Json<Value> {
-    Json(json!({
-        "id": ids::new_id(ids::TASK),
-        "status": "finished",
-        "task": kind,
-        "updatedAt": rfc3339(now_ms()),
-    }))
+/// A background task's state, as Svix answers a recovery (Herald's are done when it answers).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = RecoverOut)]
+pub struct TaskOut {
+    pub id: String,
+    pub status: TaskStatus,
+    pub task: TaskKind,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
 }
 
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = BackgroundTaskStatus)]
+pub enum TaskStatus {
+    /// Herald's recoveries are done when it answers.
+    Finished,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy, Debug)]
+#[schema(as = BackgroundTaskType)]
+pub enum TaskKind {
+    #[serde(rename = "endpoint.recover")]
+    Recover,
+    #[serde(rename = "endpoint.replay")]
+    Replay,
+}
+
+fn task_out(task: TaskKind) -> Json<TaskOut> {
+    Json(TaskOut {
+        id: ids::new_id(ids::TASK),
+        status: TaskStatus::Finished,
+        task,
+        updated_at: rfc3339(now_ms()),
+    })
+}
+
+#[utoipa::path(
+    post, path = "/app/{app_id}/endpoint/{endpoint_id}/recover", operation_id = "v1.endpoint.recover", tag = "Endpoint",
+    params(EndpointPath, IdempotencyParams),
+    request_body = RecoverIn,
+    responses(
+        (status = 202, description = "The failed deliveries are queued again", body = TaskOut),
+        Errors,
+    )
+)]
 /// `POST recover`: requeues every failed delivery of the endpoint since a time.
 pub async fn recover(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<RecoverIn>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TaskOut>)> {
     requeue(&st, &who, &app_id, &ep_id, &body, Requeue::Failed).await
 }
 
+#[utoipa::path(
+    post, path = "/app/{app_id}/endpoint/{endpoint_id}/replay-missing", operation_id = "v1.endpoint.replay-missing", tag = "Endpoint",
+    params(EndpointPath, IdempotencyParams),
+    request_body = RecoverIn,
+    responses(
+        (status = 202, description = "The missing messages are queued", body = TaskOut),
+        Errors,
+    )
+)]
 /// `POST replay-missing`: queues the messages since a time that this endpoint never got.
 pub async fn replay_missing(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<RecoverIn>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TaskOut>)> {
     requeue(&st, &who, &app_id, &ep_id, &body, Requeue::Missing).await
 }
 
@@ -97,30 +157,41 @@ async fn requeue(
     ep_id: &str,
     body: &RecoverIn,
     what: Requeue,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TaskOut>)> {
     let ep = endpoint_of(st, who, app_id, ep_id).await?;
     let (since, until) = body.range()?;
     let (n, task) = match what {
         Requeue::Failed => (
             st.store.recover(&ep.id, since, until).await?,
-            "endpoint.recover",
+            TaskKind::Recover,
         ),
         Requeue::Missing => (
             st.store.replay_missing(&ep, since, until).await?,
-            "endpoint.replay",
+            TaskKind::Replay,
         ),
     };
-    tracing::info!(endpoint = %ep.id, queued = n, task, "deliveries queued again");
+    tracing::info!(endpoint = %ep.id, queued = n, ?task, "deliveries queued again");
     st.wake.notify_one();
     Ok((StatusCode::ACCEPTED, task_out(task)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EventExampleIn)]
 pub struct ExampleIn {
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
     pub event_type: String,
 }
 
+#[utoipa::path(
+    post, path = "/app/{app_id}/endpoint/{endpoint_id}/send-example", operation_id = "v1.endpoint.send-example", tag = "Endpoint",
+    params(EndpointPath, IdempotencyParams),
+    request_body = ExampleIn,
+    responses(
+        (status = 200, description = "The example message, sent to this endpoint only", body = MessageOut),
+        Errors,
+    )
+)]
 /// `POST send-example`: sends an example of an event type to this endpoint only.
 pub async fn send_example(
     State(st): State<AppState>,

@@ -3,11 +3,12 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::endpoint_of;
 use super::input::check_secret;
+use crate::api::doc::{EndpointPath, Errors, IdempotencyParams};
 use crate::api::error::{ApiError, ApiResult, FieldError};
 use crate::api::extract::{JsonBody, Path};
 use crate::api::validate::finish;
@@ -16,28 +17,58 @@ use crate::clock::now_ms;
 use crate::formats::secret;
 use crate::model::OldSecret;
 
+#[utoipa::path(
+    get, path = "/app/{app_id}/endpoint/{endpoint_id}/secret", operation_id = "v1.endpoint.get-secret", tag = "Endpoint",
+    params(EndpointPath),
+    responses(
+        (status = 200, description = "OK", body = SecretOut),
+        Errors,
+    )
+)]
 pub async fn get_secret(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     Path((app_id, ep_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretOut>> {
     let ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
     // For an ed25519 key this is the public half: receivers verify without holding the secret.
-    Ok(Json(json!({"key": secret::shown(&ep.secret)})))
+    Ok(Json(SecretOut {
+        key: secret::shown(&ep.secret),
+    }))
 }
 
-#[derive(Deserialize)]
+/// An endpoint's signing key (`whsec_...`), or for ed25519 endpoints its public half (`whpk_...`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = EndpointSecretOut)]
+pub struct SecretOut {
+    pub key: String,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EndpointSecretRotateIn)]
 pub struct RotateIn {
+    /// The new secret (one is generated when absent).
     #[serde(default)]
     pub key: Option<String>,
+    /// Herald: how long the old secret keeps signing too (0 to 604800; 86400 by default).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
     pub grace_period_seconds: Option<i64>,
 }
 
 /// Default time a rotated-out secret keeps signing.
 pub(super) const DEFAULT_GRACE_SECONDS: i64 = 24 * 3600;
 
+#[utoipa::path(
+    post, path = "/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", operation_id = "v1.endpoint.rotate-secret", tag = "Endpoint",
+    params(EndpointPath, IdempotencyParams),
+    request_body = RotateIn,
+    responses(
+        (status = 200, description = "The new key signs from now on", body = SecretOut),
+        Errors,
+    )
+)]
 /// `POST secret/rotate`: a new secret signs from now on; the old one keeps signing for the grace
 /// period so receivers can switch over. Answers with the new `{key}`.
 pub async fn rotate_secret(
@@ -45,7 +76,7 @@ pub async fn rotate_secret(
     Extension(who): Extension<Principal>,
     Path((app_id, ep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<RotateIn>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretOut>> {
     let app = st.app(&who, &app_id).await?;
     let grace = body.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
     let (_, new) = st
@@ -75,5 +106,7 @@ pub async fn rotate_secret(
             Ok::<_, ApiError>(new)
         })
         .await?;
-    Ok(Json(json!({"key": secret::shown(&new)})))
+    Ok(Json(SecretOut {
+        key: secret::shown(&new),
+    }))
 }
