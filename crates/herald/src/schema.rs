@@ -88,12 +88,15 @@ fn leaf<'a, 'b, 'c>(mut e: &'c boon::ValidationError<'a, 'b>) -> &'c boon::Valid
     e
 }
 
+/// Each event type's compiled schema (`None`: not checked), and when it was read.
+type Kept = HashMap<String, (Instant, Option<Arc<Compiled>>)>;
+
 /// Compiled schemas of the event types published to lately.
 pub struct PayloadSchemas {
     store: Store,
     /// `--validate-payloads`: check every type that has a schema.
     all: bool,
-    kept: Mutex<HashMap<String, (Instant, Option<Arc<Compiled>>)>>,
+    kept: Mutex<Kept>,
 }
 
 impl PayloadSchemas {

@@ -63,10 +63,15 @@ impl<J: Job> Lanes<J> {
         self.waiting -= released;
         self.by_endpoint.retain(|_, lane| {
             let idle = lane.in_flight + lane.waiting.len() == 0;
-            !(idle && lane.stalled && now.wall_ms >= lane.parked_until)
-                && !(idle
-                    && !lane.stalled
-                    && now.at.duration_since(lane.last_progress) >= FORGET_IDLE)
+            // An idle lane is forgotten once its park is over (stalled), or after a spell
+            // without work (its AIMD window then starts afresh).
+            let forget = idle
+                && if lane.stalled {
+                    now.wall_ms >= lane.parked_until
+                } else {
+                    now.at.duration_since(lane.last_progress) >= FORGET_IDLE
+                };
+            !forget
         });
         steps
     }
