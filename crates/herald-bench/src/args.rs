@@ -66,7 +66,7 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     pub ordering_keys: u64,
     /// Rounds of the `ordered` scenario (each an unordered run, then an ordered one).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     pub ordered_rounds: usize,
     /// Applications in the `spread` run (fan-out 1, one application with its own endpoint per
     /// customer, as platforms use Herald; messages go to them in turn).
