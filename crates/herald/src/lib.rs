@@ -27,6 +27,7 @@ pub mod ids;
 pub mod model;
 pub mod net;
 pub mod portal;
+pub mod pretty_json;
 pub mod schema;
 pub mod secret;
 pub mod store;

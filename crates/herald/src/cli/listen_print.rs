@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use herald::pretty_json::pretty;
 use serde_json::{Value, json};
 
 /// One request as received, its verification, and the answer given.
@@ -146,78 +147,5 @@ impl Record {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
-    }
-}
-
-/// `text` re-indented for reading, if it is JSON: key order, numbers and escapes stay as sent.
-pub fn pretty(text: &str) -> Option<String> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut depth = 0usize;
-    let (mut in_str, mut escaped) = (false, false);
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(depth));
-    };
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_str {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_str = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                    chars.next();
-                }
-                if let Some(&close) = chars.peek().filter(|&&n| n == '}' || n == ']') {
-                    out.push(close);
-                    chars.next();
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(',');
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pretty;
-
-    #[test]
-    fn pretty_keeps_order_and_escapes() {
-        let p = pretty(r#"{"z":1,"a":{"s":"x,\"y\"}"},"e":[],"o":{ },"l":[1, 2.50]}"#).unwrap();
-        assert_eq!(
-            p,
-            "{\n  \"z\": 1,\n  \"a\": {\n    \"s\": \"x,\\\"y\\\"}\"\n  },\n  \"e\": [],\n  \"o\": {},\n  \"l\": [\n    1,\n    2.50\n  ]\n}"
-        );
-        assert!(pretty("not json").is_none());
     }
 }

@@ -59,12 +59,12 @@ pub async fn list(
                                 @if let Some(example) = schema.get("examples").and_then(|e| e.as_array()).and_then(|e| e.first()) {
                                     details {
                                         summary { "Example payload" @if schemas.len() > 1 { " (version " (version) ")" } }
-                                        pre.json tabindex="0" { code { (super::json::pretty(&example.to_string())) } }
+                                        pre.json tabindex="0" { code { (crate::pretty_json::pretty_or_raw(&example.to_string())) } }
                                     }
                                 }
                                 details {
                                     summary { "Schema" @if schemas.len() > 1 { " (version " (version) ")" } }
-                                    pre.json tabindex="0" { code { (super::json::pretty(&schema.to_string())) } }
+                                    pre.json tabindex="0" { code { (crate::pretty_json::pretty_or_raw(&schema.to_string())) } }
                                 }
                             }
                         }

@@ -244,7 +244,7 @@ pub async fn show(
         section {
             h2 { "Payload" }
             @match &m.payload {
-                Some(p) => { pre.json tabindex="0" { code { (super::json::pretty(p)) } } }
+                Some(p) => { pre.json tabindex="0" { code { (crate::pretty_json::pretty_or_raw(p)) } } }
                 None => { p.empty { "The payload was deleted." } }
             }
         }

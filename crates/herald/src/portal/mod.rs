@@ -24,7 +24,6 @@ mod endpoint_fields;
 mod endpoint_form;
 mod endpoints;
 mod event_types;
-mod json;
 mod layout;
 mod messages;
 mod session;

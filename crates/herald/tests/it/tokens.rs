@@ -172,9 +172,11 @@ async fn an_app_token_reaches_nothing_of_another_app() {
         (Method::GET, format!("/app/{b}/attempt/msg/{m}"), None),
         (Method::GET, format!("/app/{b}/attempt/endpoint/{ep}"), None),
     ];
+    let mut tried: Vec<(Method, String)> = Vec::new();
     for (method, path, body) in b_routes {
         let (s, r) = app.req_as(&token, method.clone(), &path, body).await;
         assert_eq!(s, 404, "{method} {path}: {r}");
+        tried.push((method, path));
     }
     let operator_only: Vec<(Method, String, Option<serde_json::Value>)> = vec![
         (Method::POST, "/app".into(), Some(json!({"name": "x"}))),
@@ -209,7 +211,78 @@ async fn an_app_token_reaches_nothing_of_another_app() {
     for (method, path, body) in operator_only {
         let (s, r) = app.req_as(&token, method.clone(), &path, body).await;
         assert_eq!(s, 403, "{method} {path}: {r}");
+        tried.push((method, path));
     }
+    // What an application token may reach outside its application: its own application in
+    // the list, the event type catalog, its own logout; and what needs no token at all.
+    let (s, list) = app.req_as(&token, Method::GET, "/app", None).await;
+    assert_eq!(s, 200, "{list}");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![a.as_str()],
+        "an app token lists its own application only"
+    );
+    for path in ["/event-type".to_string(), "/event-type/x.y".to_string()] {
+        let (s, r) = app.req_as(&token, Method::GET, &path, None).await;
+        assert_eq!(s, 200, "GET {path}: {r}");
+        tried.push((Method::GET, path));
+    }
+    tried.push((Method::GET, "/app".into()));
+    for (method, path) in [
+        (Method::POST, "/auth/logout"),
+        (Method::GET, "/health"),
+        (Method::GET, "/openapi.json"),
+        (Method::GET, "/app/{b}/.well-known/jwks.json"),
+    ] {
+        tried.push((method, path.replace("{b}", &b)));
+    }
+
+    // Every operation of the OpenAPI document was tried: a route added later must be placed in
+    // one of the lists above, so no route escapes this test.
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let template = |path: &str| {
+        path.replace(&format!("/attempt/{at}"), "/attempt/{attempt_id}")
+            .replace(&format!("/endpoint/{ep}"), "/endpoint/{endpoint_id}")
+            .replace(&format!("/msg/{m}"), "/msg/{msg_id}")
+            .replace(&format!("/app/{b}"), "/app/{app_id}")
+            .replace(&format!("/app/{a}"), "/app/{app_id}")
+            .replace(&format!("-access/{a}"), "-access/{app_id}")
+            .replace("/event-type/x.y", "/event-type/{event_type_name}")
+    };
+    let tried: std::collections::BTreeSet<String> = tried
+        .iter()
+        .map(|(m, p)| format!("{} /api/v1{}", m.as_str().to_lowercase(), template(p)))
+        .collect();
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                documented.insert(format!("{method} {path}"));
+            }
+        }
+    }
+    let untried: Vec<&String> = documented
+        .iter()
+        .filter(|op| !tried.contains(*op) && !op.contains("/health/"))
+        .collect();
+    assert!(
+        untried.is_empty(),
+        "operations no app-token check covers: {untried:?}"
+    );
     // Nothing of B changed, and B's delivery went out once.
     let (s, got) = app.get(&format!("/app/{b}/endpoint/{ep}")).await;
     assert_eq!((s, got["description"].as_str()), (200, Some("")));

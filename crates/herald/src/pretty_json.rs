@@ -2,11 +2,10 @@
 //! and numbers the spelling they were published with (a parse and re-serialise would sort keys
 //! and may round numbers).
 
-/// `raw` indented by two spaces per level; text that is not JSON comes back as it is.
-pub fn pretty(raw: &str) -> String {
-    if serde_json::from_str::<serde::de::IgnoredAny>(raw).is_err() {
-        return raw.to_string();
-    }
+/// `raw` indented by two spaces per level, if it is JSON (the portal shows payloads and schemas
+/// with it, `herald listen` what arrives).
+pub fn pretty(raw: &str) -> Option<String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(raw).ok()?;
     let mut out = String::with_capacity(raw.len() * 2);
     let mut depth = 0usize;
     let mut in_str = false;
@@ -62,20 +61,35 @@ pub fn pretty(raw: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    Some(out)
+}
+
+/// `raw` pretty if it is JSON, else as it is.
+pub fn pretty_or_raw(raw: &str) -> String {
+    pretty(raw).unwrap_or_else(|| raw.to_string())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::pretty;
+    use super::{pretty, pretty_or_raw};
 
     #[test]
     fn indents_keeping_order_and_spelling() {
         assert_eq!(
-            pretty(r#"{"b":1.50,"a":[1, {}, []],"s":"x, {y}: \"z\""}"#),
+            pretty_or_raw(r#"{"b":1.50,"a":[1, {}, []],"s":"x, {y}: \"z\""}"#),
             "{\n  \"b\": 1.50,\n  \"a\": [\n    1,\n    {},\n    []\n  ],\n  \"s\": \"x, {y}: \\\"z\\\"\"\n}"
         );
-        assert_eq!(pretty("not json {"), "not json {");
-        assert_eq!(pretty("{}"), "{}");
+        assert_eq!(pretty_or_raw("not json {"), "not json {");
+        assert_eq!(pretty_or_raw("{}"), "{}");
+        assert!(pretty("not json").is_none());
+    }
+
+    #[test]
+    fn escapes_and_empty_containers() {
+        let p = pretty(r#"{"z":1,"a":{"s":"x,\"y\"}"},"e":[],"o":{ },"l":[1, 2.50]}"#).unwrap();
+        assert_eq!(
+            p,
+            "{\n  \"z\": 1,\n  \"a\": {\n    \"s\": \"x,\\\"y\\\"}\"\n  },\n  \"e\": [],\n  \"o\": {},\n  \"l\": [\n    1,\n    2.50\n  ]\n}"
+        );
     }
 }
