@@ -51,13 +51,23 @@ pub struct Args {
     pub hang_messages: u64,
     /// Scenarios to run (comma-separated): ceiling, publish (no endpoints: the API alone),
     /// fanout1, spread (fan-out 1 over many applications), fanout10, steady, backlog, hanging,
-    /// tls (PostgreSQL fan-out 1 without and with TLS, in rounds; with --postgres-tls).
+    /// ordered (fan-out 1 with ordering keys, beside the same run without), tls (PostgreSQL
+    /// fan-out 1 without and with TLS, in rounds; with --postgres-tls).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceiling,publish,fanout1,spread,fanout10,steady,backlog,hanging,tls"
+        default_value = "ceiling,publish,fanout1,spread,fanout10,steady,backlog,hanging,ordered,tls"
     )]
     pub only: Vec<String>,
+    /// Messages of each run of the `ordered` scenario.
+    #[arg(long, default_value_t = 20_000)]
+    pub ordered_messages: u64,
+    /// Ordering keys of the `ordered` scenario (messages take them in turn).
+    #[arg(long, default_value_t = 100)]
+    pub ordering_keys: u64,
+    /// Rounds of the `ordered` scenario (each an unordered run, then an ordered one).
+    #[arg(long, default_value_t = 3)]
+    pub ordered_rounds: usize,
     /// Applications in the `spread` run (fan-out 1, one application with its own endpoint per
     /// customer, as platforms use Herald; messages go to them in turn).
     #[arg(long, default_value_t = 1000)]

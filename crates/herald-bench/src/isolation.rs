@@ -41,6 +41,7 @@ impl Bench {
                     self.args.connections,
                     None,
                     self.args.event_ids,
+                    0,
                 )
                 .await;
                 self.wait_delivered(p.accepted / 2, Duration::from_secs(120))

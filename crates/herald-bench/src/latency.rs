@@ -19,6 +19,7 @@ impl Bench {
             self.args.connections,
             Some(self.args.steady_rate),
             self.args.event_ids,
+            0,
         )
         .await;
         self.wait_delivered(p.accepted, Duration::from_secs(60))
@@ -51,6 +52,7 @@ impl Bench {
             self.args.connections,
             None,
             self.args.event_ids,
+            0,
         )
         .await;
         self.report(

@@ -46,7 +46,8 @@ pub fn secs(ns: u64) -> f64 {
 
 /// Publishes `n` messages, spread over `apps` in turn, with `conns` connections; at `rate`
 /// messages per second if given, else as fast as Herald accepts them. With `event_ids`, each
-/// message carries a unique `eventId` (Herald then checks it against the last 24 hours).
+/// message carries a unique `eventId` (Herald then checks it against the last 24 hours); with
+/// `keys` > 0, an `orderingKey`, one of that many in turn.
 pub async fn publish(
     port: u16,
     apps: &[String],
@@ -54,6 +55,7 @@ pub async fn publish(
     conns: usize,
     rate: Option<f64>,
     event_ids: bool,
+    keys: u64,
 ) -> Published {
     let next = Arc::new(AtomicU64::new(0));
     let accepted = Arc::new(AtomicU64::new(0));
@@ -95,8 +97,13 @@ pub async fn publish(
                 } else {
                     String::new()
                 };
+                let key = if keys > 0 {
+                    format!(r#","orderingKey":"k{}""#, i % keys)
+                } else {
+                    String::new()
+                };
                 let body = format!(
-                    r#"{{"eventType":"bench.event"{event_id},"payload":{}}}"#,
+                    r#"{{"eventType":"bench.event"{event_id}{key},"payload":{}}}"#,
                     payload(i)
                 );
                 let path = &paths[i as usize % paths.len()];

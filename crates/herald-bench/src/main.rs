@@ -12,6 +12,7 @@ mod isolation;
 mod latency;
 mod load;
 mod node;
+mod ordered;
 mod receiver;
 mod tls;
 
@@ -154,6 +155,19 @@ impl Bench {
         napps: usize,
         n: u64,
     ) -> Result<LoadRun, Error> {
+        self.keyed_run(backend, fanout, napps, n, 0).await
+    }
+
+    /// [`Bench::load_run`] with an `orderingKey` on each message, one of `keys` in turn (0:
+    /// none).
+    async fn keyed_run(
+        &mut self,
+        backend: &Backend,
+        fanout: usize,
+        napps: usize,
+        n: u64,
+        keys: u64,
+    ) -> Result<LoadRun, Error> {
         let node = Node::start(&self.bin, backend, &[]).await?;
         let mut apps = Vec::with_capacity(napps);
         for a in 0..napps {
@@ -174,6 +188,7 @@ impl Bench {
             self.args.connections,
             None,
             self.args.event_ids,
+            keys,
         )
         .await;
         let want = p.accepted * fanout as u64;
@@ -273,6 +288,7 @@ impl Bench {
             ("steady", wants("steady")),
             ("backlog", wants("backlog")),
             ("hanging", wants("hanging")),
+            ("ordered", wants("ordered")),
         ];
         for (name, on) in results {
             if !on {
@@ -291,6 +307,7 @@ impl Bench {
                 }
                 "steady" => self.steady(&backend).await,
                 "backlog" => self.backlog(&backend).await,
+                "ordered" => self.ordered(&backend).await,
                 _ => self.hanging(&backend).await,
             };
             if let Err(e) = r {

@@ -26,6 +26,10 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("--secret-key: {0}")]
     SecretKey(#[from] crate::store::BadKey),
+    #[error("{0}")]
+    Transport(#[from] crate::net::transport::TransportError),
+    #[error("{0}")]
+    Config(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -122,8 +126,15 @@ impl Application {
             cfg.listen = bound;
         }
         let wake = Arc::new(Notify::new());
-        let (pipeline, committer) = Pipeline::start(&store)?;
-        let dispatcher = Dispatcher::new(store.clone(), pipeline.clone(), &cfg, wake.clone());
+        let transport = cfg.transport().map_err(StartError::Config)?;
+        let (pipeline, committer) = Pipeline::start(&store, cfg.loop_rate)?;
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            pipeline.clone(),
+            &cfg,
+            wake.clone(),
+            transport,
+        )?;
         let state = AppState::new(store, pipeline, Arc::new(cfg), wake, hash);
         Ok(Application {
             listener,

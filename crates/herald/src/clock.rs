@@ -7,6 +7,11 @@ pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// Microseconds since the Unix epoch, now (throttle slots).
+pub fn now_us() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
 /// RFC 3339 with milliseconds and a `Z`, the shape Svix's API uses.
 pub fn rfc3339(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)

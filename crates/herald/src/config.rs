@@ -92,6 +92,44 @@ pub struct Config {
     /// to finish before they are abandoned, e.g. `30s`, `500ms`, `2m`.
     #[arg(long, env = "HERALD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Messages per second each endpoint receives at most when neither it nor its application
+    /// has a `throttleRate` (default: unthrottled).
+    #[arg(long, env = "HERALD_DEFAULT_THROTTLE", value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub default_throttle: Option<u32>,
+
+    /// Publishes per second caused by one endpoint's deliveries (echoing `x-herald-caused-by`)
+    /// into its own application, sustained over 10 s, that flag a delivery loop (0: never).
+    #[arg(long, env = "HERALD_LOOP_RATE", default_value_t = 10)]
+    pub loop_rate: u32,
+
+    /// Messages per second an endpoint flagged for a delivery loop receives at most.
+    #[arg(long, env = "HERALD_LOOP_THROTTLE", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub loop_throttle: u32,
+
+    /// How long a loop flag holds (renewed while the loop goes on), e.g. `10m`.
+    #[arg(long, env = "HERALD_LOOP_HOLD", default_value = "10m", value_parser = parse_duration)]
+    pub loop_hold: Duration,
+
+    /// Check every published payload against its event type's latest JSON Schema (422 on a
+    /// violation); without it only event types with `validatePayloads` are checked.
+    #[arg(long, env = "HERALD_VALIDATE_PAYLOADS")]
+    pub validate_payloads: bool,
+
+    /// Send deliveries through this proxy: `http://host:port` (HTTP CONNECT) or
+    /// `socks5://host:port` (user:pass@ allowed). The SSRF guard still checks each target.
+    #[arg(long, env = "HERALD_PROXY", hide_env_values = true)]
+    pub proxy: Option<String>,
+
+    /// PEM file of certificates trusted as roots for deliveries besides the system's (receivers
+    /// on a private CA).
+    #[arg(long, env = "HERALD_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
+
+    /// Hosts delivered to directly despite `--proxy`: comma-separated names (a leading `.`
+    /// or none matches subdomains too), IPs or CIDRs, as in `NO_PROXY`.
+    #[arg(long, env = "HERALD_NO_PROXY")]
+    pub no_proxy: Option<String>,
 }
 
 /// A duration such as `30s`, `500ms`, `2m`, `12h` or `5d`; a bare number is seconds.
@@ -126,6 +164,26 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// How deliveries leave: the proxy and the extra roots (read from `--ca-cert`).
+    pub fn transport(&self) -> Result<crate::net::transport::Transport, String> {
+        let ca_certs = match &self.ca_cert {
+            Some(path) => Some(
+                std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(crate::net::transport::Transport {
+            proxy: self
+                .proxy
+                .as_ref()
+                .map(|url| crate::net::transport::ProxySettings {
+                    url: url.clone(),
+                    no_proxy: self.no_proxy.clone(),
+                }),
+            ca_certs,
+        })
     }
 }
 

@@ -12,6 +12,7 @@
 //!   backends.
 //! - [`net`]: the outbound HTTP client and the SSRF guard.
 //! - [`formats`]: wire formats and signatures, pure functions.
+//! - [`schema`]: payloads checked against their event type's JSON Schema.
 //! - [`model`], [`ids`], [`clock`]: the domain's types, ids and times.
 //! - [`portal`]: the customer portal, server-rendered pages over the same store and handlers.
 //! - [`app`]: wires everything into one running node.
@@ -27,6 +28,7 @@ pub mod model;
 pub mod net;
 pub mod portal;
 pub mod pretty_json;
+pub mod schema;
 pub mod secret;
 pub mod store;
 

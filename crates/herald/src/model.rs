@@ -46,6 +46,30 @@ pub struct EndpointOptions {
     /// The `User-Agent` of deliveries, instead of Herald's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// Herald: `fifo` sends deliveries to this endpoint one at a time, in publish order, each
+    /// after the previous one succeeded or was exhausted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<Ordering>,
+}
+
+/// An endpoint's delivery order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = EndpointOrdering)]
+pub enum Ordering {
+    /// One message at a time, each after the previous one succeeded or was exhausted.
+    Fifo,
+}
+
+/// The ordering key of a delivery of a message with `ordering_key` to `ep`: a FIFO endpoint
+/// orders all its deliveries as one queue (key `""`), else a message's `orderingKey` orders the
+/// deliveries of that key to each endpoint; `None` is unordered.
+pub fn order_key(ep: &Endpoint, ordering_key: Option<&str>) -> Option<String> {
+    match (ep.options.ordering, ordering_key) {
+        (Some(Ordering::Fifo), _) => Some(String::new()),
+        (None, Some(k)) => Some(k.to_string()),
+        (None, None) => None,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -64,7 +88,14 @@ pub struct Endpoint {
     pub headers: serde_json::Map<String, Value>,
     pub metadata: Value,
     pub throttle_rate: Option<i64>,
+    /// The application's `throttleRate`, where the endpoint was read for delivery (it applies
+    /// to endpoints without their own).
+    pub app_throttle_rate: Option<i64>,
     pub options: EndpointOptions,
+    /// A PEM client certificate and key for mTLS (sealed at rest, never shown back).
+    pub client_cert: Option<Secret>,
+    /// When a delivery loop through this endpoint was last detected (see `delivery::loops`).
+    pub loop_detected_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -108,6 +139,9 @@ pub struct EventType {
     pub deprecated: bool,
     pub feature_flag: Option<String>,
     pub schemas: Option<Value>,
+    /// Publishes of this type are checked against its latest schema (also all types with
+    /// `--validate-payloads`).
+    pub validate_payloads: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -122,6 +156,8 @@ pub struct Message {
     pub payload: Option<String>,
     pub channels: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
+    /// Deliveries of messages with the same key go to each endpoint in publish order.
+    pub ordering_key: Option<String>,
     pub created_at: i64,
 }
 
@@ -265,4 +301,35 @@ pub struct EndpointStats {
     pub fail: i64,
     pub sending: i64,
     pub canceled: i64,
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// An endpoint with every optional field empty.
+    pub fn endpoint() -> Endpoint {
+        Endpoint {
+            id: EndpointId::from_stored("ep_test".into()),
+            app_id: AppId::from_stored("app_test".into()),
+            uid: None,
+            url: "https://example.com/hook".into(),
+            description: String::new(),
+            secret: Secret::new("whsec_x"),
+            old_secrets: Vec::new(),
+            event_types: None,
+            channels: None,
+            disabled: false,
+            disabled_reason: None,
+            headers: Default::default(),
+            metadata: Value::Null,
+            throttle_rate: None,
+            app_throttle_rate: None,
+            options: EndpointOptions::default(),
+            client_cert: None,
+            loop_detected_at: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
 }

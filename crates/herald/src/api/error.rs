@@ -99,6 +99,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A payload its event type's schema refuses: 422 at `body.payload` and the path within it.
+impl From<crate::schema::PayloadError> for ApiError {
+    fn from(e: crate::schema::PayloadError) -> Self {
+        match e {
+            crate::schema::PayloadError::Invalid { path, message } => {
+                let mut loc = vec!["body".to_string(), "payload".to_string()];
+                loc.extend(path.split('/').filter(|s| !s.is_empty()).map(String::from));
+                ApiError::Validation(vec![FieldError {
+                    loc,
+                    msg: format!("does not match its event type's schema at '{path}': {message}"),
+                    kind: "schema_error".into(),
+                }])
+            }
+            crate::schema::PayloadError::Store(e) => e.into(),
+        }
+    }
+}
+
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {

@@ -36,6 +36,9 @@ pub struct EventTypeIn {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Value>,
+    /// Herald: check published payloads of this type against its latest schema.
+    #[serde(default)]
+    pub validate_payloads: Option<bool>,
 }
 
 impl EventTypeIn {
@@ -46,6 +49,7 @@ impl EventTypeIn {
             deprecated: self.deprecated,
             feature_flag: self.feature_flag,
             schemas: self.schemas,
+            validate_payloads: self.validate_payloads,
         };
         (self.name, update)
     }
@@ -68,6 +72,9 @@ pub struct EventTypeUpdate {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Value>,
+    /// Herald: check published payloads of this type against its latest schema.
+    #[serde(default)]
+    pub validate_payloads: Option<bool>,
 }
 
 impl EventTypeUpdate {
@@ -90,6 +97,11 @@ impl EventTypeUpdate {
                         "schemas",
                         format!("must be at most {MAX_SCHEMAS_BYTES} bytes of JSON"),
                     ));
+                } else if let Err(e) = crate::schema::check_schemas(s) {
+                    errors.push(super::error::FieldError::body(
+                        "schemas",
+                        format!("is not a valid JSON Schema: {e}"),
+                    ));
                 }
             }
             Some(_) => errors.push(super::error::FieldError::body(
@@ -104,6 +116,7 @@ impl EventTypeUpdate {
             deprecated: self.deprecated.unwrap_or(false),
             feature_flag: self.feature_flag,
             schemas: self.schemas.filter(|s| !s.is_null()),
+            validate_payloads: self.validate_payloads.unwrap_or(false),
         })
     }
 }
@@ -213,6 +226,8 @@ pub struct EventTypePatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Option<Value>>,
+    #[serde(default)]
+    pub validate_payloads: Option<bool>,
 }
 
 #[utoipa::path(
@@ -238,6 +253,7 @@ pub async fn patch(
         deprecated: Some(body.deprecated.unwrap_or(et.deprecated)),
         feature_flag: body.feature_flag.unwrap_or(et.feature_flag),
         schemas: body.schemas.unwrap_or(et.schemas),
+        validate_payloads: Some(body.validate_payloads.unwrap_or(et.validate_payloads)),
     };
     Ok(Json(
         st.store
@@ -273,6 +289,7 @@ pub async fn remove(
             deprecated: et.deprecated,
             feature_flag: et.feature_flag,
             schemas: et.schemas,
+            validate_payloads: et.validate_payloads,
         };
         st.store.update_event_type(&name, &f).await?;
     }

@@ -46,7 +46,19 @@ pub struct MessageIn {
     /// Creates the application on the fly if it does not exist yet.
     #[serde(default)]
     pub application: Option<ApplicationIn>,
+    /// Herald: deliveries of messages with the same key go to each endpoint in publish order,
+    /// each after the previous one succeeded or was exhausted.
+    #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", min_length = 1, max_length = 256)]
+    pub ordering_key: Option<String>,
+    /// Herald: when to send (RFC 3339, at most 30 days ahead; a past time means now).
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub deliver_at: Option<String>,
 }
+
+/// Furthest ahead a message may be scheduled.
+const MAX_SCHEDULE_AHEAD_MS: i64 = 30 * 24 * 3600 * 1000;
 
 impl MessageIn {
     fn validate(&self) -> ApiResult<()> {
@@ -64,13 +76,37 @@ impl MessageIn {
         if let Some(t) = &self.tags {
             check_list("tags", t, MAX_TAGS, &mut errors);
         }
+        if let Some(k) = &self.ordering_key {
+            check_name("orderingKey", k, &mut errors);
+        }
         finish(errors)
+    }
+
+    /// `deliverAt` in Unix ms: a time in the past means now; beyond 30 days is a 422.
+    fn deliver_at(&self) -> ApiResult<Option<i64>> {
+        let Some(s) = &self.deliver_at else {
+            return Ok(None);
+        };
+        let Some(at) = crate::clock::parse_rfc3339(s) else {
+            return Err(ApiError::field("deliverAt", "must be an RFC 3339 time"));
+        };
+        if at > crate::clock::now_ms() + MAX_SCHEDULE_AHEAD_MS {
+            return Err(ApiError::field(
+                "deliverAt",
+                "must be at most 30 days ahead",
+            ));
+        }
+        Ok(Some(at))
     }
 }
 
 #[utoipa::path(
     post, path = "/app/{app_id}/msg", operation_id = "v1.message.create", tag = "Message",
-    params(AppPath, ContentParams, IdempotencyParams),
+    params(
+        AppPath, ContentParams, IdempotencyParams,
+        ("x-herald-caused-by" = Option<String>, Header,
+            description = "Herald: the header of the delivery this publish reacts to, echoed (loop protection)"),
+    ),
     request_body = MessageIn,
     responses(
         (status = 202, description = "Stored durably; deliveries follow", body = MessageOut),
@@ -83,9 +119,14 @@ pub async fn create(
     Path(app_id): Path<String>,
     key: Option<Extension<IdempotencyKey>>,
     q: Query,
+    headers: axum::http::HeaderMap,
     JsonBody(mut body): JsonBody<MessageIn>,
 ) -> ApiResult<(StatusCode, Option<Extension<Stored>>, Json<MessageOut>)> {
     body.validate()?;
+    let deliver_at = body.deliver_at()?;
+    st.schemas
+        .check(&body.event_type, body.payload.get())
+        .await?;
     let with_content = q.bool("with_content", true)?;
     let application = body.application.take();
     let app = match (st.app_to_publish(&who, &app_id).await, application) {
@@ -113,6 +154,8 @@ pub async fn create(
         payload: body.payload.get().to_string(),
         channels: body.channels.filter(|c| !c.is_empty()),
         tags: body.tags.filter(|t| !t.is_empty()),
+        ordering_key: body.ordering_key,
+        deliver_at,
     };
     // With an idempotency key, the response is stored with the message: a retry after any
     // failure gets this message, never a second one.
@@ -126,6 +169,13 @@ pub async fn create(
     let stored = respond.as_ref().map(|_| Extension(Stored));
     // The store hands the deliveries to the dispatcher, or wakes it for those it stored pending.
     let m = st.pipeline.publish(&app.id, &msg, None, respond).await?;
+    // Loop protection: a publish made in reaction to a delivery echoes its header.
+    if let Some(caused_by) = headers
+        .get(crate::delivery::loops::CAUSED_BY)
+        .and_then(|v| v.to_str().ok())
+    {
+        st.pipeline.caused_by(&app.id, caused_by).await;
+    }
     Ok((
         StatusCode::ACCEPTED,
         stored,

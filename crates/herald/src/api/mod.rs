@@ -75,6 +75,8 @@ pub struct Shared {
     /// The node's tasks (requests that run to completion without their client, among them),
     /// so that shutdown can wait for them.
     pub tasks: tokio_util::task::TaskTracker,
+    /// Event types' schemas, compiled, for payload validation.
+    pub schemas: crate::schema::PayloadSchemas,
 }
 
 impl std::ops::Deref for AppState {
@@ -96,7 +98,9 @@ impl AppState {
         let turns = Arc::new(tokio::sync::Semaphore::new(
             cfg.max_concurrent_requests.max(1),
         ));
+        let schemas = crate::schema::PayloadSchemas::new(store.clone(), cfg.validate_payloads);
         AppState(Arc::new(Shared {
+            schemas,
             store,
             pipeline,
             cfg,

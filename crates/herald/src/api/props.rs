@@ -101,6 +101,12 @@ const FIELDS: &[&str] = &[
     "featureFlag",
     "signatureHeader",
     "signaturePrefix",
+    "throttleRate",
+    "ordering",
+    "clientCert",
+    "orderingKey",
+    "deliverAt",
+    "validatePayloads",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -196,6 +202,19 @@ proptest! {
                 prop_assert!(s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY, "{s}");
             }
         }
+    }
+
+    /// `clientCert` and `deliverAt` are read by hand: any text is taken or refused, no panic.
+    #[test]
+    fn any_client_cert_or_deliver_at_is_read_or_refused(
+        text in prop_oneof![
+            "\\PC{0,200}",
+            "-----BEGIN [A-Z ]{0,20}-----\n[A-Za-z0-9+/=\n]{0,200}\n-----END [A-Z ]{0,20}-----\n?",
+            "[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}T[0-9:.]{1,20}(Z|[+-][0-9:]{1,6})?",
+        ],
+    ) {
+        let _ = crate::net::transport::check_identity(&text);
+        let _ = crate::clock::parse_rfc3339(&text);
     }
 
     #[test]

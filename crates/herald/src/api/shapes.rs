@@ -91,6 +91,13 @@ pub struct EndpointOut {
     /// Herald: wire format and delivery policy.
     #[serde(flatten)]
     pub options: EndpointOptions,
+    /// Herald: when a delivery loop through this endpoint was last detected (it is throttled
+    /// for `--loop-hold` after).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub loop_detected_at: Option<String>,
+    /// Herald: whether a client certificate (mTLS) is set; the certificate is never shown.
+    pub client_cert_set: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -118,6 +125,8 @@ impl From<&Endpoint> for EndpointOut {
                 None
             },
             options: e.options.clone(),
+            loop_detected_at: e.loop_detected_at.map(rfc3339),
+            client_cert_set: e.client_cert.is_some(),
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -136,6 +145,8 @@ pub struct EventTypeOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Value>,
+    /// Herald: publishes of this type are checked against its latest schema.
+    pub validate_payloads: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -151,6 +162,7 @@ impl From<EventType> for EventTypeOut {
             deprecated: e.deprecated,
             feature_flag: e.feature_flag,
             schemas: e.schemas,
+            validate_payloads: e.validate_payloads,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -178,6 +190,9 @@ pub struct MessageOut {
     pub channels: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Herald: its ordering key, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
     #[schema(format = DateTime)]
     pub timestamp: String,
 }
@@ -191,6 +206,7 @@ impl MessageOut {
             payload: payload_of(m, with_content),
             channels: m.channels.clone(),
             tags: m.tags.clone(),
+            ordering_key: m.ordering_key.clone(),
             timestamp: rfc3339(m.created_at),
         }
     }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::aimd::Answer;
 use super::dispatcher::{Dispatcher, LEASE_MARGIN};
 use super::fanout::Work;
 use super::schedule;
@@ -38,8 +39,8 @@ impl Dispatcher {
         }
     }
 
-    /// One attempt of `job`: send, record. True if the endpoint accepted it.
-    pub(super) async fn attempt(&self, job: &Work) -> bool {
+    /// One attempt of `job`: send, record. Returns how the endpoint answered.
+    pub(super) async fn attempt(&self, job: &Work) -> Answer {
         let (c, msg, ep) = (&job.claimed, &job.msg, &job.ep);
         let started = now_ms();
         let outcome = match &msg.payload {
@@ -52,19 +53,37 @@ impl Dispatcher {
             },
             Some(payload) => {
                 let (body, headers) = build_request(msg, payload, ep, started);
-                let send = self
-                    .client
-                    .send(&ep.url, &headers, body, self.timeout_of(ep));
+                let send = self.client.send(
+                    &ep.url,
+                    &headers,
+                    body,
+                    self.timeout_of(ep),
+                    ep.client_cert.as_deref(),
+                );
                 tokio::select! {
                     o = send => o,
                     _ = self.cut.cancelled() => {
                         self.abandon(c).await;
-                        return false;
+                        return Answer::Other;
                     }
                 }
             }
         };
-        let next = self.next_step(c, ep, &outcome);
+        let next = if msg.payload.is_none() {
+            // Expunged: nothing to send, ever (a scheduled message is cancelled this way).
+            NextStep::Failed
+        } else {
+            self.next_step(c, ep, &outcome)
+        };
+        let mut error = outcome.error.clone();
+        if c.ordered && matches!(next, NextStep::Failed) {
+            // The skip is visible in the attempt log: the key goes on without it.
+            let note = "retries exhausted: skipped in its ordering key, later messages go on";
+            error = Some(match error {
+                Some(e) => format!("{e}; {note}"),
+                None => format!("HTTP {}; {note}", outcome.status_code),
+            });
+        }
         let attempt = Attempt {
             id: ids::AttemptId::new(),
             app_id: c.app_id.clone(),
@@ -79,7 +98,7 @@ impl Dispatcher {
             status_code: outcome.status_code as i64,
             response: outcome.body.clone().or_else(|| outcome.error.clone()),
             duration_ms: outcome.duration.as_millis() as i64,
-            error: outcome.error.clone(),
+            error,
             trigger: c.trigger,
             created_at: started,
         };
@@ -101,7 +120,7 @@ impl Dispatcher {
                 }
             }
         }
-        outcome.success()
+        Answer::of_status(outcome.status_code)
     }
 
     /// How the delivery goes on after `outcome`: done, a retry on the endpoint's schedule (or
@@ -188,6 +207,12 @@ fn build_request(
         .as_deref()
         .unwrap_or(DEFAULT_USER_AGENT);
     h.push(("user-agent".into(), ua.to_string()));
+    // A receiver that publishes in reaction echoes this on its publish, so that a loop through
+    // this endpoint is seen (see `loops.rs`).
+    h.push((
+        super::loops::CAUSED_BY.into(),
+        super::loops::caused_by(&ep.id, &msg.id),
+    ));
     h.extend(rendered.headers);
     (rendered.body, h)
 }

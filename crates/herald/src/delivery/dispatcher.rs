@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::fanout::{Handoff, Work};
 use super::lanes::{Job, Lanes, Limits, Now};
 use super::pipeline::Pipeline;
+use super::throttle::{self, Gcra};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::ids::{EndpointId, MessageId};
@@ -37,6 +38,8 @@ const MAX_WAITING: usize = 1024;
 const STALL_CHECK: Duration = Duration::from_millis(250);
 /// How often leases that expired (a dead or stalled node's) are returned to the queue.
 const RECLAIM_EVERY: Duration = Duration::from_secs(1);
+/// How often throttles whose time has passed are deleted (PostgreSQL).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
 /// queued or put back).
 const MAX_EXCLUDED: usize = 500;
@@ -53,8 +56,12 @@ pub struct Dispatcher {
     /// Finished requests: this node has room for more work.
     pub(super) room: Notify,
     lanes: Mutex<Lanes<Work>>,
+    /// What throttles endpoints besides their own rate (`--default-throttle`, loop flags).
+    pub(super) throttle: throttle::Policy,
+    /// Throttle slots counted in memory (SQLite: one node); PostgreSQL nodes share theirs.
+    pub(super) gcra: Mutex<Gcra>,
     /// Where lanes run: work is also handed over from the SQLite committer's own thread.
-    runtime: tokio::runtime::Handle,
+    pub(super) runtime: tokio::runtime::Handle,
     /// Itself, for work handed over through [`Handoff`].
     me: Weak<Dispatcher>,
     /// The claim loop is waiting for room: work the committer stores for want of it will be
@@ -75,11 +82,19 @@ impl Job for Work {
     fn timeout(&self) -> Option<Duration> {
         self.ep.options.timeout_ms.map(Duration::from_millis)
     }
+
+    fn rate(&self) -> Option<u32> {
+        self.rate
+    }
 }
 
 impl Handoff for Dispatcher {
-    fn room(&self, endpoint_id: &str) -> usize {
-        self.lanes().room(endpoint_id)
+    fn room(&self, ep: &Endpoint) -> usize {
+        self.lanes().room(&ep.id, self.rate(ep))
+    }
+
+    fn rate(&self, ep: &Endpoint) -> Option<u32> {
+        self.throttle.rate(ep, now_ms())
     }
 
     fn lease_until(&self, ep: &Endpoint, now: i64) -> i64 {
@@ -117,7 +132,13 @@ pub(super) fn now() -> Now {
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, pipeline: Pipeline, cfg: &Config, wake: Arc<Notify>) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        pipeline: Pipeline,
+        cfg: &Config,
+        wake: Arc<Notify>,
+        transport: crate::net::transport::Transport,
+    ) -> Result<Arc<Self>, crate::net::transport::TransportError> {
         let timeout = cfg.request_timeout();
         let max_in_flight = cfg.max_in_flight.max(1);
         let limits = Limits {
@@ -127,25 +148,33 @@ impl Dispatcher {
             lane_queue: CLAIM_BATCH,
             default_timeout: timeout,
         };
-        Arc::new_cyclic(|me| Dispatcher {
+        let client = Client::new(
+            crate::net::guard::AddressPolicy::new(cfg.allow_targets.clone())
+                .https_only(cfg.https_only),
+            max_in_flight,
+            transport,
+        )?;
+        Ok(Arc::new_cyclic(|me| Dispatcher {
             me: me.clone(),
             store,
             pipeline,
-            client: Client::new(
-                crate::net::guard::AddressPolicy::new(cfg.allow_targets.clone())
-                    .https_only(cfg.https_only),
-                max_in_flight,
-            ),
+            client,
             schedule: cfg.retry_schedule.clone(),
             timeout,
             wake,
             room: Notify::new(),
             lanes: Mutex::new(Lanes::new(limits)),
+            throttle: throttle::Policy {
+                default: cfg.default_throttle,
+                loop_rate: cfg.loop_throttle,
+                loop_hold_ms: cfg.loop_hold.as_millis() as i64,
+            },
+            gcra: Mutex::new(Gcra::default()),
             runtime: tokio::runtime::Handle::current(),
             waiting_for_room: Default::default(),
             tasks: TaskTracker::new(),
             cut: CancellationToken::new(),
-        })
+        }))
     }
 
     pub(super) fn lanes(&self) -> MutexGuard<'_, Lanes<Work>> {
@@ -164,11 +193,19 @@ impl Dispatcher {
         tokio::pin!(shutdown);
         let mut last_reclaim = Instant::now() - RECLAIM_EVERY;
         let mut last_stall_check = Instant::now();
+        let mut last_prune = Instant::now();
         loop {
             if last_reclaim.elapsed() >= RECLAIM_EVERY {
                 last_reclaim = Instant::now();
                 if let Err(e) = self.store.reclaim_expired(now_ms()).await {
                     tracing::warn!(error = %e, "reclaiming expired leases failed");
+                }
+            }
+            if self.store.throttles_shared() && last_prune.elapsed() >= PRUNE_EVERY {
+                last_prune = Instant::now();
+                let past = crate::clock::now_us() - PRUNE_EVERY.as_micros() as i64;
+                if let Err(e) = self.store.prune_throttles(past).await {
+                    tracing::warn!(error = %e, "pruning throttles failed");
                 }
             }
             if last_stall_check.elapsed() >= STALL_CHECK {
@@ -272,6 +309,7 @@ impl Dispatcher {
                 msg: msg.clone(),
                 ep: ep.clone(),
                 lease_until,
+                rate: self.throttle.rate(ep, now),
             });
         }
         let filled = self.enqueue(work);
@@ -315,7 +353,7 @@ impl Dispatcher {
 
     /// Queues `work` in its lanes and starts what may start; what a stalled lane (or a stopping
     /// node) cannot take goes back to the database. Returns whether some lane filled up.
-    fn enqueue(self: &Arc<Self>, work: Vec<Work>) -> bool {
+    pub(super) fn enqueue(self: &Arc<Self>, work: Vec<Work>) -> bool {
         let e = self.lanes().enqueue(work, now());
         for w in e.start {
             let this = self.clone();
@@ -348,32 +386,5 @@ impl Dispatcher {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Sends `job`, then the next one the lanes give its slot, while there is one.
-    async fn run_lane(self: Arc<Self>, first: Work) {
-        let mut job = first;
-        loop {
-            let started = Instant::now();
-            let succeeded = self.lease_held(&mut job).await && self.attempt(&job).await;
-            let f = self
-                .lanes()
-                .finished(&job.ep.id, succeeded, started.elapsed(), now());
-            if let Some(until) = f.unpark {
-                // The endpoint answers again: its parked work is due.
-                self.pipeline.parked().unpark(&job.ep.id);
-                let this = self.clone();
-                let endpoint = job.ep.id.clone();
-                self.tasks
-                    .spawn(async move { this.unpark(&endpoint, until).await });
-            }
-            if f.room {
-                self.room.notify_one();
-            }
-            match f.next {
-                Some(j) => job = j,
-                None => return,
-            }
-        }
     }
 }

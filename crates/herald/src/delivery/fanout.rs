@@ -17,12 +17,16 @@ pub struct Work {
     pub msg: Arc<Message>,
     pub ep: Arc<Endpoint>,
     pub lease_until: i64,
+    /// The rate its endpoint is throttled to, if it is (see `throttle.rs`).
+    pub rate: Option<u32>,
 }
 
 /// The dispatcher as the committer sees it.
 pub trait Handoff: Send + Sync {
-    /// How many new deliveries to `endpoint_id` the dispatcher takes now.
-    fn room(&self, endpoint_id: &str) -> usize;
+    /// How many new deliveries to `ep` the dispatcher takes now.
+    fn room(&self, ep: &Endpoint) -> usize;
+    /// The rate deliveries to `ep` are throttled to, if they are.
+    fn rate(&self, ep: &Endpoint) -> Option<u32>;
     /// The lease a delivery to `ep` taken at `now` is stored under.
     fn lease_until(&self, ep: &Endpoint, now: i64) -> i64;
     /// Committed deliveries, leased to this node: send them.
@@ -108,18 +112,29 @@ impl<'a> Fanout<'a> {
         }
     }
 
-    /// The row of a new delivery of `msg` to `ep`.
-    pub fn delivery(&mut self, msg: &Arc<Message>, ep: &Arc<Endpoint>) -> NewDelivery {
+    /// The row of a new delivery of `msg` to `ep`, sent at `deliver_at` (or now). An ordered
+    /// delivery is never handed over: whether an earlier one of its key is unfinished is known
+    /// only to the database, so it is stored pending for claims, which take each key's head.
+    pub fn delivery(
+        &mut self,
+        msg: &Arc<Message>,
+        ep: &Arc<Endpoint>,
+        deliver_at: Option<i64>,
+    ) -> NewDelivery {
         let now = self.now;
         let id = ids::DeliveryId::new();
+        let order_key = crate::model::order_key(ep, msg.ordering_key.as_deref());
         let (status, next, lease) = if ep.disabled {
             // Kept so that the message can be replayed to it later.
             (DeliveryStatus::Skipped, None, None)
         } else {
-            let due = self.parked.first_try(&ep.id, now);
+            let due = self
+                .parked
+                .first_try(&ep.id, now)
+                .max(deliver_at.unwrap_or(now));
             match self
                 .handoff
-                .filter(|h| due <= now && self.take_room(*h, &ep.id))
+                .filter(|h| due <= now && order_key.is_none() && self.take_room(*h, ep))
             {
                 Some(h) => {
                     let lease_until = h.lease_until(ep, now);
@@ -132,10 +147,12 @@ impl<'a> Fanout<'a> {
                             tries: 0,
                             trigger: crate::model::Trigger::Scheduled,
                             lease_token: self.token,
+                            ordered: false,
                         },
                         msg: msg.clone(),
                         ep: ep.clone(),
                         lease_until,
+                        rate: h.rate(ep),
                     });
                     (DeliveryStatus::Sending, Some(due), Some(lease_until))
                 }
@@ -154,16 +171,17 @@ impl<'a> Fanout<'a> {
             next_attempt_at: next,
             lease_until: lease,
             lease_token: lease.map(|_| self.token),
+            order_key,
             created_at: now,
         }
     }
 
-    /// Takes one place of the dispatcher's room for `endpoint`, if it has any.
-    fn take_room(&mut self, h: &dyn Handoff, endpoint: &str) -> bool {
+    /// Takes one place of the dispatcher's room for `ep`, if it has any.
+    fn take_room(&mut self, h: &dyn Handoff, ep: &Endpoint) -> bool {
         let room = self
             .room
-            .entry(endpoint.to_string())
-            .or_insert_with(|| h.room(endpoint));
+            .entry(ep.id.to_string())
+            .or_insert_with(|| h.room(ep));
         let took = *room > 0;
         *room = room.saturating_sub(1);
         took

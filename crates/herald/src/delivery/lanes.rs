@@ -12,9 +12,16 @@
 //! through it. Meanwhile *probes* try it: a few parked deliveries made due at intervals that
 //! start at its timeout and double up to [`MAX_PROBE`]. The first request that succeeds (or
 //! answers quickly) closes the breaker and everything parked is due again.
+//!
+//! A lane's slots are fewer when its endpoint asks for less (429 or 503: an AIMD window, see
+//! `aimd.rs`) or is throttled: a throttled lane has as many slots as its rate per second (at
+//! most `per_endpoint`) and no queue beyond them, so it holds about a second's worth of
+//! deliveries; each waits for its throttle slot (`throttle.rs`) in its own task.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
+
+use super::aimd::{Answer, Window};
 
 /// No quick progress for this long with every slot busy: the endpoint is stalled.
 pub const STALL: Duration = Duration::from_secs(1);
@@ -26,6 +33,8 @@ pub const PARK_HORIZON_MS: i64 = 10 * 60_000;
 pub const MAX_PROBE: Duration = Duration::from_secs(60);
 /// Shortest between probes.
 pub const MIN_PROBE: Duration = Duration::from_secs(1);
+/// How long an idle lane whose window was cut is remembered (it grows back only with traffic).
+pub const FORGET_IDLE: Duration = Duration::from_secs(60);
 
 /// A claimed delivery as the lanes see it.
 pub trait Job {
@@ -33,6 +42,10 @@ pub trait Job {
     fn endpoint(&self) -> &str;
     /// Its endpoint's own request timeout, if it has one.
     fn timeout(&self) -> Option<Duration>;
+    /// The rate its endpoint is throttled to, if it is.
+    fn rate(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// The limits the lanes keep.
@@ -60,6 +73,12 @@ pub struct Now {
 
 struct Lane<J> {
     in_flight: usize,
+    /// Of those in flight, how many wait for their throttle slot (not sent yet).
+    slot_waits: usize,
+    /// The AIMD window: fewer slots while the endpoint answers 429 or 503.
+    window: Window,
+    /// The throttle rate of its endpoint, if any (the latest job's).
+    rate: Option<u32>,
     waiting: VecDeque<J>,
     /// When a request of this lane last finished quickly (or the lane began).
     last_progress: Instant,
@@ -97,28 +116,12 @@ pub struct Enqueued<J> {
 pub struct Finished<J> {
     /// The job to send next on the freed slot.
     pub next: Option<J>,
+    /// Jobs to send on slots the lane's window just gained (each in a task of its own).
+    pub extra: Vec<J>,
     /// The endpoint answered again after a stall: make its backlog parked until then due.
     pub unpark: Option<i64>,
     /// There is room for a good part of a claim again.
     pub room: bool,
-}
-
-/// A breaker's step for one endpoint, from [`Lanes::check_stalls`].
-pub enum Step<J> {
-    /// Stalled: put these queued jobs back, parked until `until`, and park its backlog too.
-    Park { until: i64, back: Vec<J> },
-    /// Stalled, with `n` slots free: make up to `n` parked deliveries due as probes.
-    Probe { until: i64, n: usize },
-}
-
-/// What [`Lanes::drain`] took out for shutdown.
-pub struct Drained<J> {
-    /// Queued jobs, to put back due at once.
-    pub queued: Vec<J>,
-    /// Stalled endpoints and until when their backlog is parked, to make it due at once.
-    pub stalled: Vec<(String, i64)>,
-    /// Requests still in flight.
-    pub in_flight: usize,
 }
 
 impl<J: Job> Lanes<J> {
@@ -139,15 +142,12 @@ impl<J: Job> Lanes<J> {
     /// Most a lane may hold (in flight plus queued) before claims skip its endpoint: a stalled
     /// one gets no queue, a healthy one about a claim batch beyond its slots.
     fn lane_limit(&self, lane: &Lane<J>) -> usize {
-        if lane.stalled {
-            self.limits.per_endpoint
-        } else {
-            self.limits.per_endpoint + self.limits.lane_queue
-        }
+        lane_limit(&self.limits, lane)
     }
 
-    /// How many new deliveries to `endpoint` may be handed to this node now.
-    pub fn room(&self, endpoint: &str) -> usize {
+    /// How many new deliveries to `endpoint` (throttled to `rate`, if it is) may be handed to
+    /// this node now.
+    pub fn room(&self, endpoint: &str, rate: Option<u32>) -> usize {
         if self.draining {
             return 0;
         }
@@ -157,7 +157,10 @@ impl<J: Job> Lanes<J> {
             Some(lane) => self
                 .lane_limit(lane)
                 .saturating_sub(lane.in_flight + lane.waiting.len()),
-            None => self.limits.per_endpoint + self.limits.lane_queue,
+            None => match rate {
+                Some(r) => throttled_slots(&self.limits, r),
+                None => self.limits.per_endpoint + self.limits.lane_queue,
+            },
         };
         node.min(lane)
     }
@@ -207,6 +210,9 @@ impl<J: Job> Lanes<J> {
                 .entry(job.endpoint().to_string())
                 .or_insert_with(|| Lane {
                     in_flight: 0,
+                    slot_waits: 0,
+                    window: Window::new(per_endpoint),
+                    rate: None,
                     waiting: VecDeque::new(),
                     last_progress: now.at,
                     stalled: false,
@@ -215,7 +221,15 @@ impl<J: Job> Lanes<J> {
                     probe: Duration::ZERO,
                     timeout: job.timeout().unwrap_or(default_timeout),
                 });
-            if lane.stalled && lane.in_flight + lane.waiting.len() >= per_endpoint {
+            lane.rate = job.rate();
+            let held = lane.in_flight + lane.waiting.len();
+            if lane.rate.is_some() && !lane.stalled && held >= lane_limit(&self.limits, lane) {
+                // A throttled lane holds no queue: a claim that took more than its slots puts
+                // the rest back, pending (claims skip the lane until it has room again).
+                out.back.push((job, now.wall_ms));
+                continue;
+            }
+            if lane.stalled && held >= per_endpoint {
                 let until = lane
                     .parked_until
                     .max(now.wall_ms + MIN_PROBE.as_millis() as i64);
@@ -240,7 +254,7 @@ impl<J: Job> Lanes<J> {
         let Some(lane) = self.by_endpoint.get_mut(endpoint) else {
             return;
         };
-        while lane.in_flight < self.limits.per_endpoint
+        while lane.in_flight < slots(&self.limits, lane)
             && self.in_flight < self.limits.max_in_flight
         {
             let Some(job) = lane.waiting.pop_front() else {
@@ -261,7 +275,7 @@ impl<J: Job> Lanes<J> {
         let id = self
             .by_endpoint
             .iter()
-            .find(|(_, l)| l.in_flight < self.limits.per_endpoint && !l.waiting.is_empty())
+            .find(|(_, l)| l.in_flight < slots(&self.limits, l) && !l.waiting.is_empty())
             .map(|(id, _)| id.clone())?;
         let lane = self.by_endpoint.get_mut(&id)?;
         let job = lane.waiting.pop_front()?;
@@ -271,16 +285,29 @@ impl<J: Job> Lanes<J> {
         Some(job)
     }
 
-    /// A request to `endpoint` that took `took` finished (`succeeded`: with a 2xx).
+    /// A job of `endpoint` waits for its throttle slot (`true`), or has it (`false`): while it
+    /// waits it is not a request that could hang.
+    pub fn slot_wait(&mut self, endpoint: &str, waiting: bool) {
+        if let Some(lane) = self.by_endpoint.get_mut(endpoint) {
+            if waiting {
+                lane.slot_waits += 1;
+            } else {
+                lane.slot_waits = lane.slot_waits.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A request to `endpoint` that took `took` finished with `answer`.
     pub fn finished(
         &mut self,
         endpoint: &str,
-        succeeded: bool,
+        answer: Answer,
         took: Duration,
         now: Now,
     ) -> Finished<J> {
         let mut out = Finished {
             next: None,
+            extra: Vec::new(),
             unpark: None,
             room: false,
         };
@@ -289,23 +316,21 @@ impl<J: Job> Lanes<J> {
         if let Some(lane) = self.by_endpoint.get_mut(endpoint) {
             lane.in_flight = lane.in_flight.saturating_sub(1);
             let held = lane.in_flight + lane.waiting.len();
-            if succeeded || took < STALL {
+            lane.window
+                .answered(answer, now.at.checked_sub(took).unwrap_or(now.at), now.at);
+            if answer == Answer::Success || took < STALL {
                 lane.last_progress = now.at;
                 if lane.stalled {
                     lane.stalled = false;
                     out.unpark = Some(lane.parked_until);
                 }
             }
-            let limit = if lane.stalled {
-                self.limits.per_endpoint
-            } else {
-                self.limits.per_endpoint + self.limits.lane_queue
-            };
+            let limit = lane_limit(&self.limits, lane);
             // Room for a good part of a batch again: claim more.
             out.room = held + 1 == limit / 2 || held == 0;
             // A stalled lane is kept while its work is parked: requests that time out do not
-            // end its parking (see `check_stalls`).
-            if held == 0 && !lane.stalled {
+            // end its parking (see `check_stalls`); one whose window was cut, to grow it back.
+            if held == 0 && !lane.stalled && lane.window.is_full() {
                 self.by_endpoint.remove(endpoint);
             }
         }
@@ -316,74 +341,42 @@ impl<J: Job> Lanes<J> {
         let mut next = Vec::new();
         self.start_ready(endpoint, &mut next);
         out.next = next.pop().or_else(|| self.start_any());
-        out
-    }
-
-    /// The circuit breaker's round: stalls newly hung lanes (their queue goes back, their
-    /// backlog is parked), parks still-hung ones again at their horizon, sends probes to
-    /// stalled ones with free slots, and forgets stalled lanes gone idle past their horizon.
-    pub fn check_stalls(&mut self, now: Now) -> Vec<(String, Step<J>)> {
-        let mut steps = Vec::new();
-        let cap = self.limits.per_endpoint;
-        let mut released = 0;
-        for (id, lane) in self.by_endpoint.iter_mut() {
-            let hung = lane.in_flight >= cap && now.at.duration_since(lane.last_progress) >= STALL;
-            if hung && (!lane.stalled || now.wall_ms >= lane.parked_until) {
-                if !lane.stalled {
-                    lane.stalled = true;
-                    lane.probe = lane.timeout.clamp(MIN_PROBE, MAX_PROBE);
-                    lane.probe_at = now.at + lane.probe;
-                }
-                lane.parked_until = now.wall_ms + PARK_HORIZON_MS;
-                released += lane.waiting.len();
-                let back = lane.waiting.drain(..).collect();
-                steps.push((
-                    id.clone(),
-                    Step::Park {
-                        until: lane.parked_until,
-                        back,
-                    },
-                ));
-            } else if lane.stalled && now.at >= lane.probe_at && lane.in_flight < cap {
-                steps.push((
-                    id.clone(),
-                    Step::Probe {
-                        until: lane.parked_until,
-                        n: cap - lane.in_flight,
-                    },
-                ));
-                lane.probe = (lane.probe * 2).clamp(MIN_PROBE, MAX_PROBE);
-                lane.probe_at = now.at + lane.probe;
-            }
-        }
-        self.waiting -= released;
-        self.by_endpoint.retain(|_, lane| {
-            !(lane.stalled
-                && lane.in_flight + lane.waiting.len() == 0
-                && now.wall_ms >= lane.parked_until)
-        });
-        steps
-    }
-
-    /// Stops the lanes for shutdown: nothing starts from now on, and what was queued is taken
-    /// out to go back to the database.
-    pub fn drain(&mut self) -> Drained<J> {
-        self.draining = true;
-        let mut out = Drained {
-            queued: Vec::new(),
-            stalled: Vec::new(),
-            in_flight: self.in_flight,
-        };
-        for (id, lane) in self.by_endpoint.iter_mut() {
-            out.queued.extend(lane.waiting.drain(..));
-            if lane.stalled {
-                out.stalled.push((id.clone(), lane.parked_until));
-            }
-        }
-        self.waiting = 0;
+        out.extra = next;
         out
     }
 }
+
+/// Slots of a throttled lane: its rate per second (a second's worth of slot waits), within the
+/// per-endpoint limit.
+fn throttled_slots(limits: &Limits, rate: u32) -> usize {
+    (rate as usize).clamp(1, limits.per_endpoint)
+}
+
+/// Requests a lane may have in flight: its AIMD window, and its throttle's slots.
+fn slots<J>(limits: &Limits, lane: &Lane<J>) -> usize {
+    let window = lane.window.limit().min(limits.per_endpoint);
+    match lane.rate {
+        Some(r) => window.min(throttled_slots(limits, r)),
+        None => window,
+    }
+}
+
+/// Most a lane may hold (in flight plus queued) before claims skip its endpoint: a stalled one
+/// gets no queue, nor does a throttled one (its backlog waits in the database, pending); a
+/// healthy one about a claim batch beyond its slots.
+fn lane_limit<J>(limits: &Limits, lane: &Lane<J>) -> usize {
+    if lane.stalled {
+        limits.per_endpoint
+    } else if lane.rate.is_some() {
+        slots(limits, lane)
+    } else {
+        slots(limits, lane) + limits.lane_queue
+    }
+}
+
+#[path = "lanes_stalls.rs"]
+mod stalls;
+pub use stalls::{Drained, Step};
 
 #[cfg(test)]
 #[path = "lanes_tests.rs"]

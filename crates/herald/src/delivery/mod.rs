@@ -6,21 +6,27 @@
 //! - [`fanout`]: a publish's deliveries, and which this node takes at once (the hand-off);
 //!   [`recent`]: the messages published here lately, so they need not be read back.
 //! - [`pipeline`]: the handle the API and the dispatcher use.
-//! - [`lanes`]: pure state machines: the per-endpoint lanes and the circuit breaker.
+//! - [`lanes`]: pure state machines: the per-endpoint lanes and the circuit breaker;
+//!   [`aimd`]: each lane's concurrency window (429/503 halve it); [`throttle`]: GCRA throttle
+//!   slots and which rate applies; [`loops`]: loop detection.
 //! - [`dispatcher`]: the I/O shell around the lanes: claims and the lanes' tasks; `breaker.rs`
 //!   the breaker's steps in the database; `stop.rs` the graceful stop; `attempt.rs` one
 //!   attempt (render, send, classify, record); [`schedule`]: the retry schedule.
 
+pub mod aimd;
 mod attempt;
 mod breaker;
 pub mod commit;
 pub mod dispatcher;
 pub mod fanout;
+mod lane_task;
 pub mod lanes;
+pub mod loops;
 pub mod pipeline;
 mod recent;
 pub mod schedule;
 mod stop;
+pub mod throttle;
 pub mod writes;
 
 pub use dispatcher::Dispatcher;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::commit::Committer;
 use super::fanout::{Handoff, HandoffSlot, Parked};
+use super::loops::{self, LoopGuard};
 use super::recent::Recent;
 use super::writes::{Ctx, Done, Write};
 use crate::ids::{AppId, EndpointId};
@@ -21,12 +22,19 @@ pub struct Pipeline {
     recent: Arc<Mutex<Recent>>,
     parked: Parked,
     handoff: HandoffSlot,
+    /// Publishes caused by deliveries, by endpoint (loop protection).
+    loops: Arc<Mutex<LoopGuard>>,
+    store: Store,
 }
 
 impl Pipeline {
     /// Starts the group committer on `store`'s writer connection. On PostgreSQL its task is
     /// returned, for shutdown to wait on (on SQLite it is a thread, which ends with `close`).
-    pub fn start(store: &Store) -> StoreResult<(Self, Option<tokio::task::JoinHandle<()>>)> {
+    /// `loop_rate`: publishes per second caused by one endpoint's deliveries that flag a loop.
+    pub fn start(
+        store: &Store,
+        loop_rate: u32,
+    ) -> StoreResult<(Self, Option<tokio::task::JoinHandle<()>>)> {
         let writer = store.writer();
         let own_thread = writer.blocks();
         let parked = Parked::default();
@@ -42,6 +50,8 @@ impl Pipeline {
             recent: Default::default(),
             parked,
             handoff,
+            loops: Arc::new(Mutex::new(LoopGuard::new(loop_rate))),
+            store: store.clone(),
         };
         Ok((pipeline, task))
     }
@@ -159,6 +169,35 @@ impl Pipeline {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id)
+    }
+
+    /// A publish into `app_id` came with an `x-herald-caused-by` header (`caused_by`): it
+    /// counts against the endpoint it names, and an endpoint whose deliveries cause publishes
+    /// into its own application faster than the loop rate is flagged (see `loops.rs`).
+    pub async fn caused_by(&self, app_id: &AppId, caused_by: &str) {
+        let Some(endpoint) = loops::endpoint_of(caused_by) else {
+            return;
+        };
+        let now = crate::clock::now_ms();
+        let looping = self
+            .loops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(app_id, endpoint, now);
+        if !looping {
+            return;
+        }
+        match self.store.flag_loop(app_id, endpoint, now).await {
+            Ok(true) => tracing::warn!(
+                app = %app_id,
+                endpoint,
+                "delivery loop: this endpoint's deliveries cause publishes into its own \
+                 application faster than --loop-rate; it is flagged (loopDetectedAt) and \
+                 throttled to --loop-throttle for --loop-hold"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::error!(endpoint, error = %e, "flagging a delivery loop failed"),
+        }
     }
 
     /// The endpoints whose new deliveries are stored parked.

@@ -63,6 +63,7 @@ mod tests {
             payload: Some("x".repeat(len)),
             channels: None,
             tags: None,
+            ordering_key: None,
             created_at: 0,
         }
     }

@@ -140,6 +140,7 @@ async fn apply(ctx: &Ctx, batch: &[Write]) -> StoreResult<Vec<Done>> {
             payload: Some(m.payload.clone()),
             channels: m.channels.clone(),
             tags: m.tags.clone(),
+            ordering_key: m.ordering_key.clone(),
             created_at: now,
         });
         let targets = endpoints.get(app_id).map(Vec::as_slice).unwrap_or_default();
@@ -147,7 +148,8 @@ async fn apply(ctx: &Ctx, batch: &[Write]) -> StoreResult<Vec<Done>> {
             Some(only) => *only == ep.id,
             None => ep.matches(&m.event_type, m.channels.as_deref()),
         }) {
-            rows.deliveries.push(fanout.delivery(&message, ep));
+            rows.deliveries
+                .push(fanout.delivery(&message, ep, m.deliver_at));
         }
         done[i] = Some(Done::Published(Ok(Message::clone(&message))));
         rows.messages.push(message);

@@ -1,12 +1,17 @@
 //! The HTTP side of delivery: one pooled client, no redirects, a deadline per attempt, the
-//! response body read up to a cap, and every connection checked by the SSRF guard.
+//! response body read up to a cap, and every connection checked by the SSRF guard. An endpoint
+//! with a client certificate (mTLS) gets a client of its own, one per distinct certificate,
+//! kept. With `--proxy`, requests leave through the proxy, and the guard checks each target's
+//! addresses before sending (the proxy resolves the name again: see `transport.rs`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::guard::{AddressPolicy, GuardedResolver, literal_ip};
+use super::guard::{AddressPolicy, literal_ip};
+pub use super::transport::{ProxySettings, Transport, TransportError, check_identity};
 
 /// How much of a response body is kept in the attempt log.
 pub const BODY_CAP: usize = 8 * 1024;
@@ -34,7 +39,14 @@ impl Outcome {
 pub struct Client {
     client: reqwest::Client,
     policy: Arc<AddressPolicy>,
+    transport: Transport,
+    max_in_flight: usize,
+    /// Clients with a client certificate, by the certificate's SHA-256.
+    with_identity: Mutex<HashMap<[u8; 32], reqwest::Client>>,
 }
+
+/// Distinct client certificates whose clients are kept (beyond, they are built afresh).
+const MAX_IDENTITIES: usize = 256;
 
 /// reqwest is built without a bundled crypto provider: Herald uses ring, which it signs with.
 /// Call before building any HTTP client.
@@ -45,31 +57,57 @@ pub fn install_crypto_provider() {
 impl Client {
     /// `max_in_flight`: the most requests at once, so the most keep-alive connections worth
     /// keeping (endpoints often share a host; fewer idle ones would be closed and reopened).
-    pub fn new(policy: AddressPolicy, max_in_flight: usize) -> Self {
+    pub fn new(
+        policy: AddressPolicy,
+        max_in_flight: usize,
+        transport: Transport,
+    ) -> Result<Self, TransportError> {
         install_crypto_provider();
         let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-            }))
-            .pool_max_idle_per_host(max_in_flight)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .no_proxy()
-            .build()
-            .expect("HTTP client configuration is valid");
-        Client { client, policy }
+        let client = transport.build(&policy, max_in_flight, None)?;
+        Ok(Client {
+            client,
+            policy,
+            transport,
+            max_in_flight,
+            with_identity: Mutex::new(HashMap::new()),
+        })
     }
 
-    /// POSTs `body` to `url` with `headers`, giving up after `timeout` (connect, send and read).
+    /// The client that sends with `client_cert` (PEM certificate chain and key), if any.
+    fn client_for(&self, client_cert: Option<&str>) -> Result<reqwest::Client, String> {
+        let Some(pem) = client_cert else {
+            return Ok(self.client.clone());
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, pem.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        let mut kept = self.with_identity.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = kept.get(&key) {
+            return Ok(c.clone());
+        }
+        let identity = reqwest::Identity::from_pem(pem.as_bytes())
+            .map_err(|e| format!("the endpoint's client certificate: {}", describe(&e)))?;
+        let client = self
+            .transport
+            .build(&self.policy, self.max_in_flight, Some(identity))
+            .map_err(|e| e.to_string())?;
+        if kept.len() >= MAX_IDENTITIES {
+            kept.clear();
+        }
+        kept.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// POSTs `body` to `url` with `headers`, giving up after `timeout` (connect, send and read),
+    /// presenting `client_cert` (PEM certificate chain and key) if the server asks for one.
     pub async fn send(
         &self,
         url: &str,
         headers: &[(String, String)],
         body: Vec<u8>,
         timeout: Duration,
+        client_cert: Option<&str>,
     ) -> Outcome {
         let start = Instant::now();
         let fail = |error: String| Outcome {
@@ -95,6 +133,17 @@ impl Client {
         {
             return fail(format!("address {ip} is not allowed as a delivery target"));
         }
+        // Through a proxy the name is resolved by the proxy, never by the guarded resolver:
+        // check the addresses it has here first.
+        if self.transport.proxy.is_some()
+            && let Err(e) = super::transport::check_target(&self.policy, &parsed).await
+        {
+            return fail(e);
+        }
+        let client = match self.client_for(client_cert) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
         let mut map = HeaderMap::with_capacity(headers.len() + 2);
         for (k, v) in headers {
             if let (Ok(k), Ok(v)) = (
@@ -104,7 +153,7 @@ impl Client {
                 map.insert(k, v);
             }
         }
-        let request = self.client.post(parsed).headers(map).body(body).send();
+        let request = client.post(parsed).headers(map).body(body).send();
         let result = tokio::time::timeout(timeout, async {
             let mut resp = request.await?;
             let status = resp.status().as_u16();
@@ -141,7 +190,7 @@ impl Client {
 }
 
 /// The error and its causes on one line (reqwest's top-level message alone is vague).
-fn describe(e: &dyn std::error::Error) -> String {
+pub(super) fn describe(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -96,19 +96,25 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         && !(s[0] == 0x3fff && s[1] < 0x1000) // 3fff::/20 documentation
 }
 
-/// A resolver that keeps only the addresses the policy permits.
+/// A resolver that keeps only the addresses the policy permits (except for `trusted` hosts:
+/// the outbound proxy's).
 pub struct GuardedResolver {
     pub policy: Arc<AddressPolicy>,
+    pub trusted: Vec<String>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
+        let trusted = self
+            .trusted
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(name.as_str()));
         Box::pin(async move {
             let host = name.as_str().to_string();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
-                .filter(|a| policy.permits(a.ip()))
+                .filter(|a| trusted || policy.permits(a.ip()))
                 .collect();
             if addrs.is_empty() {
                 let err: Box<dyn std::error::Error + Send + Sync> =

@@ -31,9 +31,9 @@ impl Store {
             .exec(
                 q(
                     "INSERT INTO endpoints (id, app_id, uid, url, description, secret, event_types,
-                      channels, disabled, headers, metadata, throttle_rate, options, created_at,
-                      updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      channels, disabled, headers, metadata, throttle_rate, options, client_cert,
+                      created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&id)
                 .bind(app_id)
@@ -48,6 +48,11 @@ impl Store {
                 .bind(to_json(&f.metadata))
                 .bind(f.throttle_rate)
                 .bind(to_json(&f.options))
+                .bind(
+                    f.client_cert
+                        .as_deref()
+                        .map(|c| sealed::seal(self.cipher(), c)),
+                )
                 .bind(now)
                 .bind(now),
             )
@@ -124,7 +129,7 @@ impl Store {
                 "UPDATE endpoints SET uid = ?, url = ?, description = ?, secret = ?,
                   old_secrets = ?, event_types = ?, channels = ?, disabled = ?,
                   disabled_reason = ?, headers = ?, metadata = ?, throttle_rate = ?,
-                  options = ?, updated_at = ?
+                  options = ?, client_cert = ?, loop_detected_at = ?, updated_at = ?
                WHERE id = ?",
             )
             .bind(&ep.uid)
@@ -140,6 +145,12 @@ impl Store {
             .bind(to_json(&ep.metadata))
             .bind(ep.throttle_rate)
             .bind(to_json(&ep.options))
+            .bind(
+                ep.client_cert
+                    .as_ref()
+                    .map(|c| sealed::seal(self.cipher(), c.expose())),
+            )
+            .bind(ep.loop_detected_at)
             .bind(ep.updated_at)
             .bind(&ep.id),
         )
@@ -205,14 +216,32 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut sql = q(&format!(
-            "SELECT * FROM endpoints WHERE id IN ({})",
+            "SELECT {} FROM endpoints e WHERE e.id IN ({})",
+            rows::ENDPOINT_FOR_DELIVERY,
             marks(ids.len())
         ));
         for id in ids {
             sql.arg(*id);
         }
         rows::each(&self.db.all(sql).await?, |r| {
-            rows::endpoint(r, self.cipher())
+            rows::endpoint_for_delivery(r, self.cipher())
         })
+    }
+}
+
+impl Store {
+    /// Flags a delivery loop through an endpoint of `app_id` (see `delivery::loops`); false if
+    /// it names no endpoint of that application.
+    pub async fn flag_loop(&self, app_id: &str, endpoint_id: &str, now: i64) -> StoreResult<bool> {
+        let n = self
+            .db
+            .exec(
+                q("UPDATE endpoints SET loop_detected_at = ? WHERE id = ? AND app_id = ?")
+                    .bind(now)
+                    .bind(endpoint_id)
+                    .bind(app_id),
+            )
+            .await?;
+        Ok(n == 1)
     }
 }

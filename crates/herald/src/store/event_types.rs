@@ -16,13 +16,15 @@ impl Store {
         self.db
             .exec(
                 q("INSERT INTO event_types (name, description, archived, deprecated, feature_flag,
-                      schemas, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                      schemas, validate_payloads, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(name)
                 .bind(&f.description)
                 .bind(f.archived)
                 .bind(f.deprecated)
                 .bind(&f.feature_flag)
                 .bind(f.schemas.as_ref().map(to_json))
+                .bind(f.validate_payloads)
                 .bind(now)
                 .bind(now),
             )
@@ -71,13 +73,15 @@ impl Store {
             .exec(
                 q(
                     "UPDATE event_types SET description = ?, archived = ?, deprecated = ?,
-                      feature_flag = ?, schemas = ?, updated_at = ? WHERE name = ?",
+                      feature_flag = ?, schemas = ?, validate_payloads = ?, updated_at = ?
+                   WHERE name = ?",
                 )
                 .bind(&f.description)
                 .bind(f.archived)
                 .bind(f.deprecated)
                 .bind(&f.feature_flag)
                 .bind(f.schemas.as_ref().map(to_json))
+                .bind(f.validate_payloads)
                 .bind(crate::clock::now_ms())
                 .bind(name),
             )

@@ -87,6 +87,7 @@ impl Store {
         Ok(page.finish(list, back, cut, |m| m.id.to_string()))
     }
 
+    /// Forgets a message's payload (expunge) and cancels its deliveries still waiting.
     pub async fn expunge_message(&self, app_id: &AppId, msg_id: &MessageId) -> StoreResult<()> {
         let n = self
             .db
@@ -99,6 +100,18 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound("message"));
         }
+        // Its deliveries still waiting (scheduled, or to retry) are cancelled: nothing is left
+        // to send. They show as skipped (`canceled` in expanded statuses).
+        self.db
+            .exec(
+                q(
+                    "UPDATE deliveries SET status = 4, next_attempt_at = NULL, updated_at = ?
+                   WHERE msg_id = ? AND status = 1",
+                )
+                .bind(crate::clock::now_ms())
+                .bind(msg_id),
+            )
+            .await?;
         Ok(())
     }
 

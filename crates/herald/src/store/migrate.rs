@@ -26,6 +26,10 @@ const SQLITE: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_operator_tokens.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_delivery_control.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -48,6 +52,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../migrations/postgres/0006_operator_tokens.sql"),
+    ),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_delivery_control.sql"),
     ),
 ];
 

@@ -22,6 +22,7 @@ mod reseal;
 mod rows;
 mod sealed;
 mod sql;
+mod throttles;
 mod tokens;
 mod writer;
 
@@ -151,6 +152,8 @@ pub struct EndpointFields {
     pub metadata: Value,
     pub throttle_rate: Option<i64>,
     pub options: crate::model::EndpointOptions,
+    /// A PEM client certificate and key for mTLS; `None` leaves the stored one as it is.
+    pub client_cert: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +163,7 @@ pub struct EventTypeFields {
     pub deprecated: bool,
     pub feature_flag: Option<String>,
     pub schemas: Option<Value>,
+    pub validate_payloads: bool,
 }
 
 /// A message to publish.
@@ -170,6 +174,10 @@ pub struct NewMessage {
     pub payload: String,
     pub channels: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
+    /// Deliveries of messages with the same key go to each endpoint in publish order.
+    pub ordering_key: Option<String>,
+    /// When to send (Unix ms); `None` is now.
+    pub deliver_at: Option<i64>,
 }
 
 /// Filters shared by the message and attempt lists.
@@ -196,6 +204,8 @@ pub struct Claimed {
     pub tries: i64,
     pub trigger: crate::model::Trigger,
     pub lease_token: i64,
+    /// It has an ordering key: the next of its key is claimable once it is finished.
+    pub ordered: bool,
 }
 
 /// How a delivery continues after an attempt.

@@ -44,14 +44,21 @@ impl Store {
         let skip = if saturated.is_empty() {
             String::new()
         } else {
-            format!("AND endpoint_id NOT IN ({})", marks(saturated.len()))
+            format!("AND d.endpoint_id NOT IN ({})", marks(saturated.len()))
         };
+        // An ordered delivery is claimable only at the head of its (endpoint, key): no earlier
+        // one of the same key is pending or being sent (see migration 5/6 for `seq`).
         let mut sql = q(&format!(
             "UPDATE deliveries SET status = 3, lease_until = ?, lease_token = ?, updated_at = ?
-             WHERE id IN (SELECT id FROM deliveries WHERE status = 1 AND next_attempt_at <= ? {skip}
+             WHERE id IN (SELECT id FROM deliveries d
+                          WHERE status = 1 AND next_attempt_at <= ? {skip}
+                            AND (d.order_key IS NULL OR NOT EXISTS (
+                                 SELECT 1 FROM deliveries p WHERE p.endpoint_id = d.endpoint_id
+                                   AND p.order_key = d.order_key AND p.status IN (1, 3)
+                                   AND p.seq < d.seq))
                           ORDER BY next_attempt_at LIMIT ? {lock})
                AND status = 1
-             RETURNING id, app_id, msg_id, endpoint_id, tries, next_trigger"
+             RETURNING id, app_id, msg_id, endpoint_id, tries, next_trigger, order_key"
         ))
         .bind(lease_until)
         .bind(token)
@@ -78,6 +85,7 @@ impl Store {
                         )
                     })?,
                     lease_token: token,
+                    ordered: r.opt_string("order_key")?.is_some(),
                 })
             })
             .collect()
@@ -212,10 +220,16 @@ impl Store {
         endpoint_id: &EndpointId,
     ) -> StoreResult<()> {
         let now = crate::clock::now_ms();
+        // A delivery made here (the message never had one for this endpoint) takes its place
+        // at the end of its ordering key; one that exists keeps its place.
+        let ep = self.get_endpoint(app_id, endpoint_id.as_str()).await?;
+        let msg = self.get_message(app_id, msg_id.as_str()).await?;
+        let order_key = crate::model::order_key(&ep, msg.ordering_key.as_deref());
         self.db
             .exec(
                 q("INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, next_attempt_at,
-                      next_trigger, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, 1, ?, ?)
+                      next_trigger, order_key, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, 1, ?, 1, ?, ?, ?)
                    ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, tries = 0,
                       next_attempt_at = excluded.next_attempt_at, next_trigger = 1,
                       lease_until = NULL, lease_token = NULL, updated_at = excluded.updated_at")
@@ -224,6 +238,7 @@ impl Store {
                 .bind(msg_id)
                 .bind(endpoint_id)
                 .bind(now)
+                .bind(order_key)
                 .bind(now)
                 .bind(now),
             )
@@ -308,14 +323,15 @@ impl Store {
             tx.exec(
                 q(
                     "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status,
-                      next_attempt_at, next_trigger, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, 1, ?, 1, ?, ?)",
+                      next_attempt_at, next_trigger, order_key, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, 1, ?, 1, ?, ?, ?)",
                 )
                 .bind(&DeliveryId::new())
                 .bind(&ep.app_id)
                 .bind(&m.id)
                 .bind(&ep.id)
                 .bind(now)
+                .bind(crate::model::order_key(ep, m.ordering_key.as_deref()))
                 .bind(m.created_at)
                 .bind(now),
             )

@@ -1,5 +1,6 @@
-//! `herald rotate-secret-key`: every sealed (or still plain) secret, header set and response
-//! body opened with the current key and sealed with the new one, a chunk at a time.
+//! `herald rotate-secret-key`: every sealed (or still plain) secret, header set, client
+//! certificate and response body opened with the current key and sealed with the new one, a
+//! chunk at a time.
 
 use super::db::q;
 use super::sealed::{self, Cipher};
@@ -28,8 +29,8 @@ impl Store {
                 .db
                 .all(
                     q(
-                        "SELECT id, secret, old_secrets, headers FROM endpoints WHERE id > ?
-                       ORDER BY id LIMIT ?",
+                        "SELECT id, secret, old_secrets, headers, client_cert FROM endpoints
+                         WHERE id > ? ORDER BY id LIMIT ?",
                     )
                     .bind(after.as_str())
                     .bind(CHUNK),
@@ -44,12 +45,20 @@ impl Store {
                     let plain = sealed::open(old, r.string(col)?)?;
                     new_sealed.push(new.seal(&plain));
                 }
+                let cert = match r.opt_string("client_cert")? {
+                    Some(c) => Some(new.seal(&sealed::open(old, c)?)),
+                    None => None,
+                };
                 tx.exec(
-                    q("UPDATE endpoints SET secret = ?, old_secrets = ?, headers = ? WHERE id = ?")
-                        .bind(new_sealed[0].as_str())
-                        .bind(new_sealed[1].as_str())
-                        .bind(new_sealed[2].as_str())
-                        .bind(r.string("id")?),
+                    q(
+                        "UPDATE endpoints SET secret = ?, old_secrets = ?, headers = ?,
+                         client_cert = ? WHERE id = ?",
+                    )
+                    .bind(new_sealed[0].as_str())
+                    .bind(new_sealed[1].as_str())
+                    .bind(new_sealed[2].as_str())
+                    .bind(cert)
+                    .bind(r.string("id")?),
                 )
                 .await?;
                 done.endpoints += 1;

@@ -88,10 +88,28 @@ pub(super) fn endpoint(r: &Row, cipher: Option<&Cipher>) -> StoreResult<Endpoint
         headers: sealed_json(r, "headers", cipher)?.unwrap_or_default(),
         metadata: object(r, "metadata")?,
         throttle_rate: r.opt_i64("throttle_rate")?,
+        app_throttle_rate: None,
         options: from_json(r, "options")?.unwrap_or_default(),
+        client_cert: r
+            .opt_string("client_cert")?
+            .map(|c| sealed::open(cipher, c))
+            .transpose()?
+            .map(Into::into),
+        loop_detected_at: r.opt_i64("loop_detected_at")?,
         created_at: r.i64("created_at")?,
         updated_at: r.i64("updated_at")?,
     })
+}
+
+/// The columns of an endpoint read for delivery: its own and its application's throttle rate.
+pub(super) const ENDPOINT_FOR_DELIVERY: &str = "e.*, (SELECT a.throttle_rate FROM applications a \
+    WHERE a.id = e.app_id) AS app_throttle_rate";
+
+/// An endpoint read with [`ENDPOINT_FOR_DELIVERY`].
+pub(super) fn endpoint_for_delivery(r: &Row, cipher: Option<&Cipher>) -> StoreResult<Endpoint> {
+    let mut ep = endpoint(r, cipher)?;
+    ep.app_throttle_rate = r.opt_i64("app_throttle_rate")?;
+    Ok(ep)
 }
 
 pub(super) fn event_type(r: &Row) -> StoreResult<EventType> {
@@ -102,6 +120,7 @@ pub(super) fn event_type(r: &Row) -> StoreResult<EventType> {
         deprecated: r.i64("deprecated")? != 0,
         feature_flag: r.opt_string("feature_flag")?,
         schemas: from_json(r, "schemas")?,
+        validate_payloads: r.i64("validate_payloads")? != 0,
         created_at: r.i64("created_at")?,
         updated_at: r.i64("updated_at")?,
     })
@@ -116,6 +135,7 @@ pub(super) fn message(r: &Row) -> StoreResult<Message> {
         payload: r.opt_string("payload")?,
         channels: from_json(r, "channels")?,
         tags: from_json(r, "tags")?,
+        ordering_key: r.opt_string("ordering_key")?,
         created_at: r.i64("created_at")?,
     })
 }

@@ -84,14 +84,15 @@ impl WriteTx<'_> {
         let mut out: HashMap<AppId, Vec<Arc<Endpoint>>> = HashMap::new();
         for chunk in apps.chunks(IDS_PER_STATEMENT) {
             let mut sql = q(&format!(
-                "SELECT * FROM endpoints WHERE app_id IN ({})",
+                "SELECT {} FROM endpoints e WHERE e.app_id IN ({})",
+                rows::ENDPOINT_FOR_DELIVERY,
                 marks(chunk.len())
             ));
             for a in chunk {
                 sql.arg(*a);
             }
             for row in self.all(sql).await? {
-                let ep = rows::endpoint(&row, self.w.cipher.as_deref())?;
+                let ep = rows::endpoint_for_delivery(&row, self.w.cipher.as_deref())?;
                 out.entry(ep.app_id.clone()).or_default().push(Arc::new(ep));
             }
         }

@@ -6,9 +6,10 @@
 //!
 //! The run reaches past "not found" because its path parameters are drawn, most of the time,
 //! from objects made beforehand (an application, an endpoint, a message and its attempt, an
-//! event type); deletions get their own applications. Every endpoint URL it sends is one of the
-//! test's receiver on 127.0.0.1, so no delivery leaves the machine (not even a name lookup); the
-//! test checks every endpoint after. Schemathesis's coverage phase ignores the dictionaries, so
+//! event type); deletions get their own applications, and `clientCert` and `deliverAt` are drawn
+//! mostly from values Herald takes (random text is never a certificate). Every endpoint URL it
+//! sends is one of the test's receiver on 127.0.0.1, so no delivery leaves the machine (not even
+//! a name lookup); the test checks every endpoint after. Schemathesis's coverage phase ignores the dictionaries, so
 //! it is off for the operations that take a URL (the fuzzing and stateful phases cover them).
 //!
 //! `HERALD_FUZZ_EXAMPLES` (default 100 per operation) and `HERALD_FUZZ_SEED` change the run.
@@ -62,6 +63,20 @@ async fn seed(app: &TestApp, receiver: &Receiver) -> String {
         doomed.push(format!("{uid:?}"));
     }
     let urls = [receiver.url("/fuzz"), receiver.url("/other")];
+    // Delivery control's fields, drawn mostly from values Herald takes, so that endpoint
+    // creation and publishes get past their checks: a real client certificate (test fixture)
+    // and times within `deliverAt`'s 30 days (a past one, and two seconds ahead).
+    let cert = format!(
+        "{}{}",
+        include_str!("certs/client.pem"),
+        include_str!("certs/client.key")
+    );
+    let cert = serde_json::to_string(&cert).unwrap();
+    let now = herald::clock::now_ms();
+    let times = [
+        herald::clock::rfc3339(now - 60_000),
+        herald::clock::rfc3339(now + 2_000),
+    ];
     format!(
         r#"
 [parameters]
@@ -72,6 +87,8 @@ async fn seed(app: &TestApp, receiver: &Receiver) -> String {
 "path.event_type_name" = {{ dictionary = "event_types", probability = 0.8 }}
 "body.eventType" = {{ dictionary = "event_types", probability = 0.5 }}
 "body.url" = {{ dictionary = "urls", probability = 1.0 }}
+"body.clientCert" = {{ dictionary = "certs", probability = 0.9 }}
+"body.deliverAt" = {{ dictionary = "times", probability = 0.8 }}
 
 [[operations]]
 include-operation-id = ["v1.endpoint.create", "v1.endpoint.update", "v1.endpoint.patch"]
@@ -95,9 +112,15 @@ values = ["{attempt}"]
 values = ["fuzz.event"]
 [dictionaries.urls]
 values = ["{}", "{}"]
+[dictionaries.certs]
+values = [{cert}]
+[dictionaries.times]
+values = ["{}", "{}"]
 "#,
         urls[0],
         urls[1],
+        times[0],
+        times[1],
         doomed = doomed.join(", "),
     )
 }

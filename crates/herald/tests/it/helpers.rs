@@ -637,29 +637,33 @@ impl Node {
 }
 
 impl Node {
-    /// POSTs JSON to `path` under this node's API; returns the status and the JSON body.
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = client()
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .expect("request reaches Herald");
+    /// Sends `method` to `path` under this node's API, with a JSON body if given; returns the
+    /// status and the JSON body.
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = client()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request reaches Herald");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// GETs `path` under this node's API; returns the status and the JSON body.
+    /// POSTs JSON to `path` under this node's API.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// PATCHes `path` under this node's API with JSON.
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    /// GETs `path` under this node's API.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = client()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("request reaches Herald");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.send(reqwest::Method::GET, path, None).await
     }
 
     /// Creates an application with one endpoint delivering to `url`; returns the app's id.

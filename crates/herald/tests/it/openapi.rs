@@ -128,9 +128,47 @@ async fn the_document_names_the_scheme_the_extras_and_the_errors() {
         "retrySchedule",
         "signatureHeader",
         "headers",
+        "ordering",
+        "clientCert",
     ] {
         assert!(endpoint_in.get(extra).is_some(), "EndpointIn.{extra}");
     }
+    // Delivery control's fields, with their constraints.
+    assert_eq!(endpoint_in["clientCert"]["writeOnly"], true);
+    assert_eq!(schemas["EndpointOrdering"]["enum"], json!(["fifo"]));
+    for (shape, field) in [
+        ("EndpointPatch", "ordering"),
+        ("EndpointPatch", "clientCert"),
+        ("EndpointOut", "clientCertSet"),
+        ("EndpointOut", "loopDetectedAt"),
+        ("EndpointOut", "throttleRate"),
+        ("MessageIn", "orderingKey"),
+        ("MessageIn", "deliverAt"),
+        ("MessageOut", "orderingKey"),
+        ("EventTypeIn", "validatePayloads"),
+        ("EventTypeIn", "schemas"),
+        ("EventTypePatch", "validatePayloads"),
+        ("EventTypeOut", "validatePayloads"),
+        ("ApplicationIn", "throttleRate"),
+    ] {
+        let all = properties(&doc, &schemas[shape]);
+        assert!(all.get(field).is_some(), "{shape}.{field}");
+    }
+    let message_in = &schemas["MessageIn"]["properties"];
+    assert_eq!(message_in["orderingKey"]["maxLength"], 256);
+    assert_eq!(message_in["deliverAt"]["format"], "date-time");
+    let endpoint_out_required: Vec<&Value> = schemas["EndpointOut"]["allOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|part| part["required"].as_array())
+        .flatten()
+        .collect();
+    assert!(endpoint_out_required.contains(&&json!("clientCertSet")));
+    assert_eq!(
+        schemas["EndpointOptions"]["properties"]["ordering"]["oneOf"][0]["$ref"],
+        "#/components/schemas/EndpointOrdering"
+    );
     assert_eq!(
         schemas["Format"]["enum"],
         json!(["standard", "envelope", "payload-string", "hmac-header"])

@@ -1,4 +1,5 @@
-//! Secrets at rest: with a secret key, endpoint secrets, headers and response bodies are
+//! Secrets at rest: with a secret key, endpoint secrets, headers, client certificates and
+//! response bodies are
 //! unreadable in the database and readable through the API; `herald rotate-secret-key` moves
 //! them to a new key (or seals what was plain).
 
@@ -14,9 +15,17 @@ const KEY2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
 const SECRET: &str = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEy";
 const CREDENTIAL: &str = "Bearer credential-7f3a";
 const ECHOED: &str = "session-token-91b2";
+/// An mTLS client certificate and its key (test fixtures): stored like secrets.
+const CLIENT_CERT: &str = include_str!("certs/client.pem");
+const CLIENT_KEY: &str = include_str!("certs/client.key");
+
+/// A line of the client key's base64, which no sealed value shows.
+fn key_line() -> &'static str {
+    CLIENT_KEY.lines().nth(1).expect("a PEM body line")
+}
 
 fn leaks(dump: &str) -> Vec<&'static str> {
-    [SECRET, "credential-7f3a", ECHOED]
+    [SECRET, "credential-7f3a", ECHOED, key_line()]
         .into_iter()
         .filter(|s| dump.contains(s))
         .collect()
@@ -30,9 +39,13 @@ async fn secrets_are_sealed_at_rest_and_readable_through_the_api() {
     let (ep, key) = app
         .create_endpoint(
             &a,
-            json!({"url": rx.url("/hook"), "secret": SECRET, "headers": {"Authorization": CREDENTIAL}}),
+            json!({"url": rx.url("/hook"), "secret": SECRET, "headers": {"Authorization": CREDENTIAL},
+                   "clientCert": format!("{CLIENT_CERT}{CLIENT_KEY}")}),
         )
         .await;
+    let (_, shown) = app.get(&format!("/app/{a}/endpoint/{ep}")).await;
+    assert_eq!(shown["clientCertSet"], true, "{shown}");
+    assert!(shown.get("clientCert").is_none(), "write-only: {shown}");
     assert_eq!(key, SECRET, "the API shows the secret");
     let (s, _) = app
         .post(&format!("/app/{a}/endpoint/{ep}/secret/rotate"), json!({}))
@@ -80,6 +93,13 @@ async fn rotate_secret_key_seals_and_moves_every_secret() {
     let ep = eps["data"][0]["id"].as_str().unwrap().to_string();
     let (_, secret) = node.get(&format!("/app/{app}/endpoint/{ep}/secret")).await;
     let secret = secret["key"].as_str().unwrap().to_string();
+    let (s, set) = node
+        .patch(
+            &format!("/app/{app}/endpoint/{ep}"),
+            json!({"clientCert": format!("{CLIENT_CERT}{CLIENT_KEY}")}),
+        )
+        .await;
+    assert_eq!((s, &set["clientCertSet"]), (200, &json!(true)), "{set}");
     node.post(
         &format!("/app/{app}/msg"),
         json!({"eventType": "x.y", "payload": {}}),
@@ -95,8 +115,9 @@ async fn rotate_secret_key_seals_and_moves_every_secret() {
     .await;
     node.terminate();
     assert!(node.wait_exit(Duration::from_secs(30)).await.success());
+    let plain = dump_table(&db, "endpoints").await;
     assert!(
-        dump_table(&db, "endpoints").await.contains(&secret),
+        plain.contains(&secret) && plain.contains(key_line()),
         "plain without a key"
     );
 
@@ -119,7 +140,7 @@ async fn rotate_secret_key_seals_and_moves_every_secret() {
         for table in ["endpoints", "attempts"] {
             let dump = dump_table(&db, table).await;
             assert!(
-                !dump.contains(&secret) && !dump.contains(ECHOED),
+                !dump.contains(&secret) && !dump.contains(ECHOED) && !dump.contains(key_line()),
                 "{table} sealed"
             );
         }
@@ -129,6 +150,12 @@ async fn rotate_secret_key_seals_and_moves_every_secret() {
             (s, got["key"].as_str()),
             (200, Some(secret.as_str())),
             "{got}"
+        );
+        let (s, got) = node.get(&format!("/app/{app}/endpoint/{ep}")).await;
+        assert_eq!(
+            (s, &got["clientCertSet"]),
+            (200, &json!(true)),
+            "the client certificate opens with the new key: {got}"
         );
         let before = rx.received().len();
         node.post(

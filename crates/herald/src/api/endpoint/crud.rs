@@ -108,6 +108,9 @@ pub(super) fn apply(ep: &mut Endpoint, f: EndpointFields) {
     ep.metadata = f.metadata;
     ep.throttle_rate = f.throttle_rate;
     ep.options = f.options;
+    if let Some(c) = f.client_cert {
+        ep.client_cert = Some(c.into());
+    }
 }
 
 #[utoipa::path(
@@ -200,6 +203,14 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub user_agent: Option<Option<String>>,
+    /// Herald: `fifo` for one message at a time in publish order; `none` or `null` for none.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<crate::model::Ordering>)]
+    pub ordering: Option<Option<String>>,
+    /// Herald: a PEM client certificate chain and its private key (mTLS); `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, write_only)]
+    pub client_cert: Option<Option<String>>,
 }
 
 #[utoipa::path(
@@ -228,6 +239,7 @@ pub async fn patch(
 /// Applies a PATCH: the fields it names change, the others keep their values.
 pub(super) fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) -> ApiResult<()> {
     let clear_uid = matches!(body.uid, Some(None));
+    let clear_cert = matches!(body.client_cert, Some(None));
     let input = EndpointIn {
         url: body.url.unwrap_or_else(|| ep.url.clone()),
         uid: body.uid.unwrap_or_else(|| ep.uid.clone()),
@@ -260,6 +272,10 @@ pub(super) fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) 
         user_agent: body
             .user_agent
             .unwrap_or_else(|| ep.options.user_agent.clone()),
+        ordering: body
+            .ordering
+            .unwrap_or_else(|| ep.options.ordering.map(|_| "fifo".to_string())),
+        client_cert: body.client_cert.flatten(),
     };
     let mut errors = Vec::new();
     let f = input.fields(st, &mut errors);
@@ -267,6 +283,9 @@ pub(super) fn patch_into(st: &AppState, ep: &mut Endpoint, body: EndpointPatch) 
     apply(ep, f);
     if clear_uid {
         ep.uid = None;
+    }
+    if clear_cert {
+        ep.client_cert = None;
     }
     check_format_secret(ep)
 }

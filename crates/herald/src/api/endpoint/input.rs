@@ -85,6 +85,17 @@ pub struct EndpointIn {
     /// Herald: the deliveries' `User-Agent`.
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// Herald: `fifo` sends one message at a time, in publish order (`none`, or leaving it out,
+    /// for no order).
+    #[serde(default)]
+    #[schema(value_type = Option<crate::model::Ordering>)]
+    pub ordering: Option<String>,
+    /// Herald: a PEM client certificate chain followed by its private key (PKCS#8, PKCS#1 or
+    /// SEC1), presented to receivers that ask for one (mTLS). Write-only: endpoints show
+    /// `clientCertSet`.
+    #[serde(default)]
+    #[schema(write_only)]
+    pub client_cert: Option<String>,
 }
 
 /// Most entries in a per-endpoint retry schedule.
@@ -156,7 +167,16 @@ impl EndpointIn {
                 "must be 1 to 256 header-safe characters",
             ));
         }
+        let ordering = match self.ordering.as_deref() {
+            None | Some("") | Some("none") => None,
+            Some("fifo") => Some(crate::model::Ordering::Fifo),
+            Some(_) => {
+                errors.push(FieldError::body("ordering", "must be fifo or none"));
+                None
+            }
+        };
         EndpointOptions {
+            ordering,
             format,
             signature_header: self.signature_header.clone().filter(|h| !h.is_empty()),
             signature_prefix: self.signature_prefix.clone().filter(|p| !p.is_empty()),
@@ -185,6 +205,14 @@ impl EndpointIn {
             check_channels("channels", c, MAX_ENDPOINT_CHANNELS, errors);
         }
         check_throttle(self.throttle_rate, errors);
+        if let Some(pem) = &self.client_cert
+            && let Err(e) = crate::net::transport::check_identity(pem)
+        {
+            errors.push(FieldError::body(
+                "clientCert",
+                format!("must be a PEM certificate chain and its private key: {e}"),
+            ));
+        }
         let metadata = check_metadata(self.metadata, errors);
         EndpointFields {
             uid: self.uid,
@@ -196,6 +224,7 @@ impl EndpointIn {
             metadata,
             throttle_rate: self.throttle_rate,
             options,
+            client_cert: self.client_cert,
         }
     }
 }

@@ -212,6 +212,8 @@ pub async fn send_example(
         .and_then(|s| first_example(&s))
         .unwrap_or_else(|| json!({"type": body.event_type, "example": true}));
     let msg = NewMessage {
+        ordering_key: None,
+        deliver_at: None,
         event_id: None,
         event_type: body.event_type,
         payload: example.to_string(),

@@ -55,6 +55,7 @@ const MESSAGES: Table = Table {
         ("payload", Text),
         ("channels", Text),
         ("tags", Text),
+        ("ordering_key", Text),
         ("created_at", Int),
     ],
 };
@@ -70,6 +71,7 @@ const DELIVERIES: Table = Table {
         ("next_attempt_at", Int),
         ("lease_until", Int),
         ("lease_token", Int),
+        ("order_key", Text),
         ("created_at", Int),
         ("updated_at", Int),
     ],
@@ -126,6 +128,8 @@ pub struct NewDelivery {
     /// Set when the delivery is stored already leased to this node (handed over).
     pub lease_until: Option<i64>,
     pub lease_token: Option<i64>,
+    /// Its ordering key (see `model::order_key`); `None` is unordered.
+    pub order_key: Option<String>,
     pub created_at: i64,
 }
 
@@ -159,7 +163,7 @@ pub struct Written {
     pub stored: Option<HashSet<DeliveryId>>,
 }
 
-fn message_values(m: &Message) -> [Val<'_>; 8] {
+fn message_values(m: &Message) -> [Val<'_>; 9] {
     [
         Val::from(&m.id),
         Val::from(&m.app_id),
@@ -168,6 +172,7 @@ fn message_values(m: &Message) -> [Val<'_>; 8] {
         Val::from(&m.payload),
         Val::Text(None),
         Val::Text(None),
+        Val::from(&m.ordering_key),
         Val::from(m.created_at),
     ]
 }
@@ -182,7 +187,7 @@ fn message_json(m: &Message) -> [Option<String>; 2] {
 }
 
 /// The values of a message row with its JSON columns filled in from `json`.
-fn message_row<'a>(m: &'a Message, json: &'a [Option<String>; 2]) -> [Val<'a>; 8] {
+fn message_row<'a>(m: &'a Message, json: &'a [Option<String>; 2]) -> [Val<'a>; 9] {
     let mut v = message_values(m);
     v[5] = Val::from(&json[0]);
     v[6] = Val::from(&json[1]);
@@ -200,7 +205,7 @@ fn event_id_values(m: &Message) -> Option<[Val<'_>; 4]> {
     ])
 }
 
-fn delivery_values(d: &NewDelivery) -> [Val<'_>; 10] {
+fn delivery_values(d: &NewDelivery) -> [Val<'_>; 11] {
     [
         Val::from(&d.id),
         Val::from(&d.app_id),
@@ -210,6 +215,7 @@ fn delivery_values(d: &NewDelivery) -> [Val<'_>; 10] {
         Val::from(d.next_attempt_at),
         Val::from(d.lease_until),
         Val::from(d.lease_token),
+        Val::from(&d.order_key),
         Val::from(d.created_at),
         Val::from(d.created_at),
     ]
