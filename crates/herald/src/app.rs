@@ -40,6 +40,8 @@ pub struct Application {
     dispatcher: Arc<Dispatcher>,
     /// The group committer's task, on PostgreSQL (on SQLite it is a thread of its own).
     committer: Option<tokio::task::JoinHandle<()>>,
+    /// `--metrics-listen`: `/metrics` alone on an address of its own.
+    metrics_listener: Option<TcpListener>,
 }
 
 /// A bare path means a SQLite file; URLs (`sqlite://`, `postgres://`) pass through.
@@ -115,6 +117,14 @@ impl Application {
                     addr: cfg.listen,
                     source,
                 })?;
+        let metrics_listener = match cfg.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         // The address bound, not the one asked for (`:0` picks a free port): portal links
         // without --public-url are made from it.
         let mut cfg = cfg;
@@ -122,7 +132,8 @@ impl Application {
             cfg.listen = bound;
         }
         let wake = Arc::new(Notify::new());
-        let (pipeline, committer) = Pipeline::start(&store)?;
+        let metrics = Arc::new(crate::metrics::Metrics::new(cfg.metrics_per_endpoint));
+        let (pipeline, committer) = Pipeline::start(&store, metrics)?;
         let dispatcher = Dispatcher::new(store.clone(), pipeline.clone(), &cfg, wake.clone());
         let state = AppState::new(store, pipeline, Arc::new(cfg), wake, hash);
         Ok(Application {
@@ -130,7 +141,15 @@ impl Application {
             state,
             dispatcher,
             committer,
+            metrics_listener,
         })
+    }
+
+    /// Where `--metrics-listen` serves `/metrics`, if set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -179,6 +198,17 @@ impl Application {
                     .clone()
                     .run_until_cancelled_owned(async move { store.forward_wakeups(wake).await }),
             );
+        }
+        if let Some(listener) = self.metrics_listener {
+            let metrics = self.state.pipeline.metrics().clone();
+            let only_metrics = axum::Router::new()
+                .nest("/metrics", crate::metrics::router())
+                .with_state(metrics);
+            tasks.spawn(background.clone().run_until_cancelled_owned(async move {
+                if let Err(e) = axum::serve(listener, only_metrics).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            }));
         }
         let state = self.state.clone();
         let timeout = self.state.cfg.shutdown_timeout;

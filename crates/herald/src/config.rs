@@ -92,6 +92,32 @@ pub struct Config {
     /// to finish before they are abandoned, e.g. `30s`, `500ms`, `2m`.
     #[arg(long, env = "HERALD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Log format: `text` (for people) or `json` (one JSON object a line, for collectors).
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Serve `GET /metrics` on this address only, instead of on the API's listener (so that it
+    /// need not be exposed where the API is), e.g. `127.0.0.1:9090`.
+    #[arg(long, env = "HERALD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Also export attempts per endpoint (`herald_endpoint_attempts_total{endpoint=...}`): one
+    /// series per endpoint and status class, so only where endpoints are few.
+    #[arg(long, env = "HERALD_METRICS_PER_ENDPOINT")]
+    pub metrics_per_endpoint: bool,
+
+    /// Disable an endpoint whose deliveries have all failed for this long with no success in
+    /// between, e.g. `5d`, `12h`, `3s` (`0` never disables).
+    #[arg(long, env = "HERALD_DISABLE_AFTER", default_value = "5d", value_parser = parse_duration)]
+    pub disable_after: Duration,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// A duration such as `30s`, `500ms`, `2m`, `12h` or `5d`; a bare number is seconds.
@@ -150,6 +176,8 @@ mod tests {
             vec![5, 300, 1800, 7200, 18000, 36000, 36000]
         );
         assert_eq!(d.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(d.disable_after, Duration::from_secs(5 * 86_400));
+        assert_eq!(d.log_format, LogFormat::Text);
     }
 
     #[test]

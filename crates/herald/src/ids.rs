@@ -57,6 +57,12 @@ macro_rules! id_type {
                 $name(new_id($prefix))
             }
 
+            /// The smallest id made at or after `ms` (Unix milliseconds): a bound for a range
+            /// of ids by creation time (a UUIDv7 starts with its 48-bit millisecond time).
+            pub fn floor(ms: i64) -> Self {
+                $name(encode($prefix, (ms.max(0) as u128) << 80))
+            }
+
             /// `s`, if it is an id of this kind.
             pub fn parse(s: &str) -> Option<Self> {
                 is_id($prefix, s).then(|| $name(s.to_string()))
@@ -167,6 +173,14 @@ pub const PREFIXES: &[&str] = &[APP, ENDPOINT, MESSAGE, ATTEMPT, DELIVERY, TASK]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floors_bound_ids_by_creation_time() {
+        let before = crate::clock::now_ms();
+        let id = AttemptId::new();
+        assert!(AttemptId::floor(before) <= id);
+        assert!(AttemptId::floor(before + 1000) > id);
+    }
 
     #[test]
     fn ids_sort_by_creation() {

@@ -13,6 +13,7 @@
 //! - [`net`]: the outbound HTTP client and the SSRF guard.
 //! - [`formats`]: wire formats and signatures, pure functions.
 //! - [`model`], [`ids`], [`clock`]: the domain's types, ids and times.
+//! - [`metrics`]: the node's counters, gauges and histograms, and `GET /metrics`.
 //! - [`portal`]: the customer portal, server-rendered pages over the same store and handlers.
 //! - [`app`]: wires everything into one running node.
 
@@ -23,6 +24,7 @@ pub mod config;
 pub mod delivery;
 pub mod formats;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod portal;

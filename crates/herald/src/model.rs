@@ -61,6 +61,9 @@ pub struct Endpoint {
     pub channels: Option<Vec<String>>,
     pub disabled: bool,
     pub disabled_reason: Option<String>,
+    /// When its current run of failed attempts began (None after a success): the endpoint is
+    /// disabled once this is `--disable-after` ago.
+    pub failing_since: Option<i64>,
     pub headers: serde_json::Map<String, Value>,
     pub metadata: Value,
     pub throttle_rate: Option<i64>,

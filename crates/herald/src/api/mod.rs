@@ -2,6 +2,7 @@
 //!
 //! One module per resource; [`error`] is the only place that maps failures to HTTP statuses.
 
+mod access;
 mod app;
 mod attempt;
 mod auth;
@@ -75,6 +76,13 @@ pub struct Shared {
     /// The node's tasks (requests that run to completion without their client, among them),
     /// so that shutdown can wait for them.
     pub tasks: tokio_util::task::TaskTracker,
+}
+
+/// `/metrics` reads the node's metrics from the state.
+impl axum::extract::FromRef<AppState> for Arc<crate::metrics::Metrics> {
+    fn from_ref(s: &AppState) -> Self {
+        s.pipeline.metrics().clone()
+    }
 }
 
 impl std::ops::Deref for AppState {

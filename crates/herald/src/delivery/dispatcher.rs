@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::fanout::{Handoff, Work};
+use super::health::Health;
 use super::lanes::{Job, Lanes, Limits, Now};
 use super::pipeline::Pipeline;
 use crate::clock::now_ms;
@@ -37,6 +38,9 @@ const MAX_WAITING: usize = 1024;
 const STALL_CHECK: Duration = Duration::from_millis(250);
 /// How often leases that expired (a dead or stalled node's) are returned to the queue.
 const RECLAIM_EVERY: Duration = Duration::from_secs(1);
+/// How often the queue's gauges (depth, oldest due) are read from the database: scrapes read
+/// the last sample, so they cost no query however often they come.
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// Most saturated endpoints a claim skips by name (beyond that their deliveries are claimed and
 /// queued or put back).
 const MAX_EXCLUDED: usize = 500;
@@ -53,6 +57,8 @@ pub struct Dispatcher {
     /// Finished requests: this node has room for more work.
     pub(super) room: Notify,
     lanes: Mutex<Lanes<Work>>,
+    /// Endpoints' runs of failures as this node knows them (`health.rs`).
+    health: Mutex<Health>,
     /// Where lanes run: work is also handed over from the SQLite committer's own thread.
     runtime: tokio::runtime::Handle,
     /// Itself, for work handed over through [`Handoff`].
@@ -141,6 +147,7 @@ impl Dispatcher {
             wake,
             room: Notify::new(),
             lanes: Mutex::new(Lanes::new(limits)),
+            health: Mutex::new(Health::new(cfg.disable_after.as_millis() as i64)),
             runtime: tokio::runtime::Handle::current(),
             waiting_for_room: Default::default(),
             tasks: TaskTracker::new(),
@@ -150,6 +157,10 @@ impl Dispatcher {
 
     pub(super) fn lanes(&self) -> MutexGuard<'_, Lanes<Work>> {
         self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn health(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn timeout_of(&self, ep: &Endpoint) -> Duration {
@@ -164,7 +175,12 @@ impl Dispatcher {
         tokio::pin!(shutdown);
         let mut last_reclaim = Instant::now() - RECLAIM_EVERY;
         let mut last_stall_check = Instant::now();
+        let mut last_sample = Instant::now() - SAMPLE_EVERY;
         loop {
+            if last_sample.elapsed() >= SAMPLE_EVERY {
+                last_sample = Instant::now();
+                self.sample_gauges().await;
+            }
             if last_reclaim.elapsed() >= RECLAIM_EVERY {
                 last_reclaim = Instant::now();
                 if let Err(e) = self.store.reclaim_expired(now_ms()).await {
@@ -220,6 +236,19 @@ impl Dispatcher {
                 // Under a stream of publishes, let a few gather so one claim takes them all.
                 tokio::time::sleep(CLAIM_GATHER).await;
             }
+        }
+    }
+
+    /// Sets the gauges that need a look at the lanes or the queue.
+    async fn sample_gauges(&self) {
+        let m = self.pipeline.metrics();
+        m.parked_endpoints.set(self.lanes().stalled() as i64);
+        match self.store.queue_stats(now_ms()).await {
+            Ok(q) => {
+                m.queue_depth.set(q.depth);
+                m.oldest_due_age_ms.set(q.oldest_due_age_ms);
+            }
+            Err(e) => tracing::warn!(error = %e, "sampling the queue for metrics failed"),
         }
     }
 

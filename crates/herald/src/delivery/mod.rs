@@ -6,6 +6,8 @@
 //! - [`fanout`]: a publish's deliveries, and which this node takes at once (the hand-off);
 //!   [`recent`]: the messages published here lately, so they need not be read back.
 //! - [`pipeline`]: the handle the API and the dispatcher use.
+//! - [`health`]: pure: when an endpoint's run of failures is written and when it is disabled;
+//!   `watch.rs` carries it out after each attempt.
 //! - [`lanes`]: pure state machines: the per-endpoint lanes and the circuit breaker.
 //! - [`dispatcher`]: the I/O shell around the lanes: claims and the lanes' tasks; `breaker.rs`
 //!   the breaker's steps in the database; `stop.rs` the graceful stop; `attempt.rs` one
@@ -16,11 +18,13 @@ mod breaker;
 pub mod commit;
 pub mod dispatcher;
 pub mod fanout;
+pub mod health;
 pub mod lanes;
 pub mod pipeline;
 mod recent;
 pub mod schedule;
 mod stop;
+mod watch;
 pub mod writes;
 
 pub use dispatcher::Dispatcher;

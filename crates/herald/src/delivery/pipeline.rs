@@ -10,6 +10,7 @@ use super::fanout::{Handoff, HandoffSlot, Parked};
 use super::recent::Recent;
 use super::writes::{Ctx, Done, Write};
 use crate::ids::{AppId, EndpointId};
+use crate::metrics::Metrics;
 use crate::model::{Attempt, Message};
 use crate::store::{
     ClaimArgs, Claimed, KeyClaim, NewMessage, NextStep, Respond, Store, StoreError, StoreResult,
@@ -21,12 +22,16 @@ pub struct Pipeline {
     recent: Arc<Mutex<Recent>>,
     parked: Parked,
     handoff: HandoffSlot,
+    metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
     /// Starts the group committer on `store`'s writer connection. On PostgreSQL its task is
     /// returned, for shutdown to wait on (on SQLite it is a thread, which ends with `close`).
-    pub fn start(store: &Store) -> StoreResult<(Self, Option<tokio::task::JoinHandle<()>>)> {
+    pub fn start(
+        store: &Store,
+        metrics: Arc<Metrics>,
+    ) -> StoreResult<(Self, Option<tokio::task::JoinHandle<()>>)> {
         let writer = store.writer();
         let own_thread = writer.blocks();
         let parked = Parked::default();
@@ -36,12 +41,13 @@ impl Pipeline {
             parked: parked.clone(),
             handoff: handoff.clone(),
         };
-        let (committer, task) = Committer::start(ctx, own_thread)?;
+        let (committer, task) = Committer::start(ctx, own_thread, metrics.clone())?;
         let pipeline = Pipeline {
             committer,
             recent: Default::default(),
             parked,
             handoff,
+            metrics,
         };
         Ok((pipeline, task))
     }
@@ -69,6 +75,7 @@ impl Pipeline {
         };
         match self.committer.submit(write).await {
             Ok(Done::Published(Ok(m))) => {
+                self.metrics.published.inc();
                 self.recent
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -164,5 +171,10 @@ impl Pipeline {
     /// The endpoints whose new deliveries are stored parked.
     pub fn parked(&self) -> &Parked {
         &self.parked
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }

@@ -26,6 +26,11 @@ const SQLITE: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_operator_tokens.sql"),
     ),
+    // 6 is issue 15's; each version missing from `herald_migrations` runs, gaps or not.
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_endpoint_health.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -48,6 +53,11 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../migrations/postgres/0006_operator_tokens.sql"),
+    ),
+    // 7 is issue 15's; each version missing from `herald_migrations` runs, gaps or not.
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_endpoint_health.sql"),
     ),
 ];
 

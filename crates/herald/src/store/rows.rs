@@ -85,6 +85,7 @@ pub(super) fn endpoint(r: &Row, cipher: Option<&Cipher>) -> StoreResult<Endpoint
         channels: from_json(r, "channels")?,
         disabled: r.i64("disabled")? != 0,
         disabled_reason: r.opt_string("disabled_reason")?,
+        failing_since: r.opt_i64("failing_since")?,
         headers: sealed_json(r, "headers", cipher)?.unwrap_or_default(),
         metadata: object(r, "metadata")?,
         throttle_rate: r.opt_i64("throttle_rate")?,

@@ -98,14 +98,16 @@ fn the_router_adds_no_route_outside_the_document() {
             "router.rs uses {undocumented}: that route is not in the OpenAPI document"
         );
     }
-    // The only nest is the portal (HTML, not the API), outside `/api/v1`.
+    // The only other nests are the portal (HTML, not the API) and Prometheus's `/metrics`
+    // (text, not the API), both outside `/api/v1`.
     let nests: Vec<&str> = code.matches(".nest(\"").collect();
     assert_eq!(
         nests.len(),
-        3,
-        "nests: /api/v1 twice (document, router) and /portal"
+        4,
+        "nests: /api/v1 twice (document, router), /portal and /metrics"
     );
     assert!(code.contains(".nest(\"/portal\", crate::portal::router())"));
+    assert!(code.contains(".nest(\"/metrics\", crate::metrics::router())"));
 }
 
 async fn the_document_names_the_scheme_the_extras_and_the_errors() {
