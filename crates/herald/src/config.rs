@@ -111,6 +111,11 @@ pub struct Config {
     /// between, e.g. `5d`, `12h`, `3s` (`0` never disables).
     #[arg(long, env = "HERALD_DISABLE_AFTER", default_value = "5d", value_parser = parse_duration)]
     pub disable_after: Duration,
+
+    /// Send the operational event `message.attempt.failing` when a delivery's Nth try in a row
+    /// fails (Svix: the 4th); `0` never sends it.
+    #[arg(long, env = "HERALD_FAILING_EVENT_AFTER", default_value_t = 4)]
+    pub failing_event_after: u32,
 }
 
 /// How log lines are written.

@@ -162,6 +162,9 @@ id_type!(
 );
 
 pub const APP: &str = "app";
+/// The reserved application whose endpoints are Herald's operational webhook endpoints: an
+/// application id no node generates (a UUIDv7 of time 0), hidden from application lists.
+pub const OPERATIONAL_APP: &str = "app_0000000000000000000000";
 pub const ENDPOINT: &str = "ep";
 pub const MESSAGE: &str = "msg";
 pub const ATTEMPT: &str = "atmpt";
@@ -173,6 +176,13 @@ pub const PREFIXES: &[&str] = &[APP, ENDPOINT, MESSAGE, ATTEMPT, DELIVERY, TASK]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operational_app_id_is_an_app_id_none_is_given() {
+        assert!(is_id(APP, OPERATIONAL_APP));
+        assert_eq!(AppId::floor(0).as_str(), OPERATIONAL_APP);
+        assert!(AppId::new().as_str() > OPERATIONAL_APP);
+    }
 
     #[test]
     fn floors_bound_ids_by_creation_time() {

@@ -65,6 +65,8 @@ fn parse_all(bytes: &[u8]) -> Result<Vec<StatusCode>, TestCaseError> {
         parse_as::<endpoint::input::EndpointIn>(bytes)?,
         parse_as::<endpoint::crud::EndpointPatch>(bytes)?,
         parse_as::<endpoint::recovery::RecoverIn>(bytes)?,
+        parse_as::<endpoint::operational::OperationalWebhookEndpointIn>(bytes)?,
+        parse_as::<endpoint::operational::OperationalWebhookEndpointUpdate>(bytes)?,
         parse_as::<event_type::EventTypeIn>(bytes)?,
         parse_as::<event_type::EventTypeUpdate>(bytes)?,
         parse_as::<event_type::EventTypePatch>(bytes)?,

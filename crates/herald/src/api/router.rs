@@ -60,6 +60,17 @@ fn authenticated() -> OpenApiRouter<AppState> {
             event_type::patch,
             event_type::remove
         ))
+        .routes(routes!(
+            endpoint::operational::list,
+            endpoint::operational::create
+        ))
+        .routes(routes!(
+            endpoint::operational::get,
+            endpoint::operational::put,
+            endpoint::operational::remove
+        ))
+        .routes(routes!(endpoint::operational::get_secret))
+        .routes(routes!(endpoint::operational::rotate_secret))
         .routes(routes!(auth::portal_access))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::expire_all))

@@ -133,12 +133,15 @@ impl Dispatcher {
         if msg.payload.is_some() {
             self.watch_health(ep, outcome.success()).await;
         }
+        self.attempt_events(job, &attempt, next).await;
         if outcome.status_code == 410 {
             let reason = "the endpoint answered 410 Gone";
             match self.store.disable_endpoint(&ep.id, reason).await {
                 Ok(()) => {
                     self.pipeline.metrics().endpoints_disabled.inc();
                     tracing::info!(endpoint = %ep.id, "endpoint disabled: {reason}");
+                    let since = ep.failing_since.unwrap_or(started);
+                    self.endpoint_disabled(ep, since).await;
                 }
                 Err(e) => {
                     tracing::error!(endpoint = %ep.id, error = %e, "disabling a gone endpoint failed")

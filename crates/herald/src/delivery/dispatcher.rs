@@ -50,6 +50,8 @@ pub struct Dispatcher {
     pub(super) pipeline: Pipeline,
     pub(super) client: Client,
     pub(super) schedule: Vec<u64>,
+    /// The try of a delivery whose failure raises `message.attempt.failing`.
+    pub(super) failing_event_after: i64,
     /// The request timeout of endpoints without their own.
     pub(super) timeout: Duration,
     /// Publishes: new work may be due.
@@ -143,6 +145,7 @@ impl Dispatcher {
                 max_in_flight,
             ),
             schedule: cfg.retry_schedule.clone(),
+            failing_event_after: cfg.failing_event_after.into(),
             timeout,
             wake,
             room: Notify::new(),

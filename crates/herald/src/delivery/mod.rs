@@ -8,6 +8,7 @@
 //! - [`pipeline`]: the handle the API and the dispatcher use.
 //! - [`health`]: pure: when an endpoint's run of failures is written and when it is disabled;
 //!   `watch.rs` carries it out after each attempt.
+//! - [`ops`]: operational webhooks: Herald's own events, published to its reserved application.
 //! - [`lanes`]: pure state machines: the per-endpoint lanes and the circuit breaker.
 //! - [`dispatcher`]: the I/O shell around the lanes: claims and the lanes' tasks; `breaker.rs`
 //!   the breaker's steps in the database; `stop.rs` the graceful stop; `attempt.rs` one
@@ -20,6 +21,7 @@ pub mod dispatcher;
 pub mod fanout;
 pub mod health;
 pub mod lanes;
+pub mod ops;
 pub mod pipeline;
 mod recent;
 pub mod schedule;

@@ -1,14 +1,17 @@
 //! What the dispatcher does after recording an attempt, beyond the delivery itself: keeps the
 //! endpoint's run of failures in the database (`health.rs` decides, this carries it out) and
-//! disables an endpoint that has failed for `--disable-after` with no success in between.
+//! disables an endpoint that has failed for `--disable-after` with no success in between;
+//! raises the operational events of endpoints and attempts (`ops.rs`).
 //! Its later messages are stored skipped (fan-out and claims skip disabled endpoints), so
 //! `recover` and `replay-missing` bring them back once it is enabled again.
 
 use super::dispatcher::Dispatcher;
+use super::fanout::Work;
 use super::health::OnFailure;
+use super::ops::{self, LastAttempt, OpEvent};
 use crate::clock::now_ms;
-use crate::model::Endpoint;
-use crate::store::DisableStep;
+use crate::model::{Attempt, Endpoint};
+use crate::store::{DisableStep, NextStep};
 
 impl Dispatcher {
     /// After an attempt of `ep` that succeeded or not.
@@ -61,8 +64,58 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Hook for the operational `endpoint.disabled` event.
-    async fn endpoint_disabled(&self, _ep: &Endpoint, _failing_since: i64) {}
+    /// `endpoint.disabled`, for operational webhooks.
+    pub(super) async fn endpoint_disabled(&self, ep: &Endpoint, failing_since: i64) {
+        ops::emit(
+            &self.pipeline,
+            &self.store,
+            OpEvent::EndpointDisabled(ep, failing_since),
+        )
+        .await;
+    }
+
+    /// The operational events an attempt raises (`message.attempt.failing`, `.exhausted`,
+    /// `.recovered`).
+    pub(super) async fn attempt_events(&self, job: &Work, attempt: &Attempt, next: NextStep) {
+        let nth = job.claimed.tries + 1;
+        let succeeded = matches!(next, NextStep::Delivered);
+        let failed = matches!(next, NextStep::Failed);
+        let (failing, exhausted, recovered) =
+            ops::attempt_events(nth, self.failing_event_after, succeeded, failed);
+        if !(failing || exhausted || recovered) {
+            return;
+        }
+        let last = || LastAttempt {
+            id: attempt.id.to_string(),
+            timestamp: crate::clock::rfc3339(attempt.created_at),
+            response_status_code: attempt.status_code,
+        };
+        let (m, e) = (&*job.msg, &*job.ep);
+        if failing {
+            ops::emit(
+                &self.pipeline,
+                &self.store,
+                OpEvent::AttemptFailing(m, e, last()),
+            )
+            .await;
+        }
+        if exhausted {
+            ops::emit(
+                &self.pipeline,
+                &self.store,
+                OpEvent::AttemptExhausted(m, e, last()),
+            )
+            .await;
+        }
+        if recovered {
+            ops::emit(
+                &self.pipeline,
+                &self.store,
+                OpEvent::AttemptRecovered(m, e, last()),
+            )
+            .await;
+        }
+    }
 }
 
 /// A duration in milliseconds as the largest whole unit: `5d`, `12h`, `3s`.

@@ -58,6 +58,24 @@ impl Store {
         self.get_app(&id).await
     }
 
+    /// Creates the application `id` unless it exists (Herald's own, of a fixed id).
+    pub async fn ensure_app(&self, id: &AppId, name: &str) -> StoreResult<()> {
+        let now = crate::clock::now_ms();
+        self.db
+            .exec(
+                q(
+                    "INSERT INTO applications (id, name, metadata, created_at, updated_at)
+                   VALUES (?, ?, '{}', ?, ?) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(now)
+                .bind(now),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Looks an application up by id or uid: a string shaped like an application id is only
     /// ever its id (no uid may look like one, see `api::extract::check_uid`).
     pub async fn get_app(&self, id_or_uid: &str) -> StoreResult<Application> {
@@ -110,7 +128,8 @@ impl Store {
     }
 
     pub async fn list_apps(&self, page: &Page) -> StoreResult<PageOut<Application>> {
-        let mut sql = q("SELECT * FROM applications WHERE 1=1");
+        // Herald's own application (operational webhooks) is not a customer's.
+        let mut sql = q("SELECT * FROM applications WHERE id <> ?").bind(ids::OPERATIONAL_APP);
         let back = page.apply(&mut sql, "id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
         let list = rows::each(&found, rows::app)?;

@@ -46,6 +46,7 @@ mod listen;
 mod multinode;
 mod observability;
 mod openapi;
+mod ops;
 mod portal;
 mod python;
 mod races;
