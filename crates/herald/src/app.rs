@@ -133,7 +133,8 @@ impl Application {
         }
         let wake = Arc::new(Notify::new());
         let metrics = Arc::new(crate::metrics::Metrics::new(cfg.metrics_per_endpoint));
-        let (pipeline, committer) = Pipeline::start(&store, metrics)?;
+        let (pipeline, committer) =
+            Pipeline::start(&store, metrics, cfg.payload_retention.as_millis() as i64)?;
         let dispatcher = Dispatcher::new(store.clone(), pipeline.clone(), &cfg, wake.clone());
         let state = AppState::new(store, pipeline, Arc::new(cfg), wake, hash);
         Ok(Application {
@@ -190,6 +191,15 @@ impl Application {
             background
                 .clone()
                 .run_until_cancelled_owned(prune_loop(store.clone())),
+        );
+        tasks.spawn(
+            background
+                .clone()
+                .run_until_cancelled_owned(crate::delivery::retention::run(
+                    store.clone(),
+                    pipeline.clone(),
+                    self.state.cfg.attempt_retention,
+                )),
         );
         {
             let (store, wake) = (store.clone(), self.state.wake.clone());

@@ -116,6 +116,16 @@ pub struct Config {
     /// fails (Svix: the 4th); `0` never sends it.
     #[arg(long, env = "HERALD_FAILING_EVENT_AFTER", default_value_t = 4)]
     pub failing_event_after: u32,
+
+    /// How long a message's payload is kept when neither the message
+    /// (`payloadRetentionPeriod`, days, or `payloadRetentionHours`) says: then the payload is
+    /// expunged, the message row stays. E.g. `90d`, `12h`.
+    #[arg(long, env = "HERALD_PAYLOAD_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub payload_retention: Duration,
+
+    /// How long attempts (with their response bodies) are kept, e.g. `90d`, `30d`.
+    #[arg(long, env = "HERALD_ATTEMPT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub attempt_retention: Duration,
 }
 
 /// How log lines are written.

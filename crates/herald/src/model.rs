@@ -126,6 +126,8 @@ pub struct Message {
     pub channels: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
     pub created_at: i64,
+    /// When its payload is expunged by retention.
+    pub expires_at: Option<i64>,
 }
 
 /// State of a delivery, with Svix's numbering for the first four. Stored as [`Self::code`];

@@ -46,6 +46,16 @@ pub struct MessageIn {
     /// Creates the application on the fly if it does not exist yet.
     #[serde(default)]
     pub application: Option<ApplicationIn>,
+    /// Days the payload is kept (5 to 90); then it is expunged, the message stays. Herald's
+    /// `--payload-retention` (90 days by default) when neither this nor
+    /// `payloadRetentionHours` is given.
+    #[serde(default)]
+    #[schema(minimum = 5, maximum = 90)]
+    pub payload_retention_period: Option<i64>,
+    /// Hours the payload is kept (1 to 2160), instead of `payloadRetentionPeriod`.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 2160)]
+    pub payload_retention_hours: Option<i64>,
 }
 
 impl MessageIn {
@@ -64,7 +74,37 @@ impl MessageIn {
         if let Some(t) = &self.tags {
             check_list("tags", t, MAX_TAGS, &mut errors);
         }
+        if let Some(d) = self.payload_retention_period
+            && !(5..=90).contains(&d)
+        {
+            errors.push(FieldError::body(
+                "payloadRetentionPeriod",
+                "must be between 5 and 90 (days)",
+            ));
+        }
+        if let Some(h) = self.payload_retention_hours
+            && !(1..=2160).contains(&h)
+        {
+            errors.push(FieldError::body(
+                "payloadRetentionHours",
+                "must be between 1 and 2160",
+            ));
+        }
+        if self.payload_retention_period.is_some() && self.payload_retention_hours.is_some() {
+            errors.push(FieldError::body(
+                "payloadRetentionHours",
+                "give payloadRetentionPeriod or payloadRetentionHours, not both",
+            ));
+        }
         finish(errors)
+    }
+
+    /// The payload's retention in milliseconds, if the message names one.
+    fn retention_ms(&self) -> Option<i64> {
+        const HOUR: i64 = 3_600_000;
+        self.payload_retention_hours
+            .map(|h| h * HOUR)
+            .or(self.payload_retention_period.map(|d| d * 24 * HOUR))
     }
 }
 
@@ -107,7 +147,9 @@ pub async fn create(
         }
         (Err(e), _) => return Err(e),
     };
+    let retention_ms = body.retention_ms();
     let msg = NewMessage {
+        retention_ms,
         event_id: body.event_id,
         event_type: body.event_type,
         payload: body.payload.get().to_string(),

@@ -8,6 +8,7 @@ mod attempt;
 mod auth;
 mod doc;
 mod endpoint;
+mod erasure;
 pub mod error;
 mod event_type;
 pub mod extract;

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::{
-    AppState, access, app, attempt, auth, doc, endpoint, event_type, health, idempotency, jwks,
-    limit, message,
+    AppState, access, app, attempt, auth, doc, endpoint, erasure, event_type, health, idempotency,
+    jwks, limit, message,
 };
 
 /// The routes that take a token.
@@ -47,6 +47,7 @@ fn authenticated() -> OpenApiRouter<AppState> {
         .routes(routes!(message::list, message::create))
         .routes(routes!(message::get))
         .routes(routes!(message::expunge))
+        .routes(routes!(erasure::erase))
         .routes(routes!(attempt::list_message_endpoints))
         .routes(routes!(attempt::resend))
         .routes(routes!(attempt::get))

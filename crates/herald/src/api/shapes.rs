@@ -180,6 +180,9 @@ pub struct MessageOut {
     pub tags: Option<Vec<String>>,
     #[schema(format = DateTime)]
     pub timestamp: String,
+    /// Herald: the payload was expunged (on request, or its retention ran out): `payload` is
+    /// `{}` and no delivery can carry it any more.
+    pub expunged: bool,
 }
 
 impl MessageOut {
@@ -192,6 +195,7 @@ impl MessageOut {
             channels: m.channels.clone(),
             tags: m.tags.clone(),
             timestamp: rfc3339(m.created_at),
+            expunged: m.payload.is_none(),
         }
     }
 }

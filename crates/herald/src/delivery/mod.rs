@@ -9,6 +9,7 @@
 //! - [`health`]: pure: when an endpoint's run of failures is written and when it is disabled;
 //!   `watch.rs` carries it out after each attempt.
 //! - [`ops`]: operational webhooks: Herald's own events, published to its reserved application.
+//! - [`retention`]: the job that expires payloads and deletes old attempts, in small batches.
 //! - [`lanes`]: pure state machines: the per-endpoint lanes and the circuit breaker.
 //! - [`dispatcher`]: the I/O shell around the lanes: claims and the lanes' tasks; `breaker.rs`
 //!   the breaker's steps in the database; `stop.rs` the graceful stop; `attempt.rs` one
@@ -24,6 +25,7 @@ pub mod lanes;
 pub mod ops;
 pub mod pipeline;
 mod recent;
+pub mod retention;
 pub mod schedule;
 mod stop;
 mod watch;

@@ -145,6 +145,7 @@ async fn publish(
         payload: event.payload(app_uid.as_deref()).to_string(),
         channels: None,
         tags: None,
+        retention_ms: None,
     };
     match pipeline.publish(&ops, &msg, None, None).await {
         Ok(_) => {

@@ -31,6 +31,7 @@ impl Pipeline {
     pub fn start(
         store: &Store,
         metrics: Arc<Metrics>,
+        payload_retention_ms: i64,
     ) -> StoreResult<(Self, Option<tokio::task::JoinHandle<()>>)> {
         let writer = store.writer();
         let own_thread = writer.blocks();
@@ -40,6 +41,7 @@ impl Pipeline {
             writer,
             parked: parked.clone(),
             handoff: handoff.clone(),
+            payload_retention_ms,
         };
         let (committer, task) = Committer::start(ctx, own_thread, metrics.clone())?;
         let pipeline = Pipeline {

@@ -64,6 +64,7 @@ mod tests {
             channels: None,
             tags: None,
             created_at: 0,
+            expires_at: None,
         }
     }
 

@@ -29,7 +29,7 @@ const SQLITE: &[(i64, &str)] = &[
     // 6 is issue 15's; each version missing from `herald_migrations` runs, gaps or not.
     (
         7,
-        include_str!("../../migrations/sqlite/0007_endpoint_health.sql"),
+        include_str!("../../migrations/sqlite/0007_operations.sql"),
     ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
@@ -57,7 +57,7 @@ const POSTGRES: &[(i64, &str)] = &[
     // 7 is issue 15's; each version missing from `herald_migrations` runs, gaps or not.
     (
         8,
-        include_str!("../../migrations/postgres/0008_endpoint_health.sql"),
+        include_str!("../../migrations/postgres/0008_operations.sql"),
     ),
 ];
 

@@ -20,6 +20,7 @@ mod nodelay;
 mod page;
 mod queue;
 mod reseal;
+mod retention;
 mod rows;
 mod sealed;
 mod sql;
@@ -173,6 +174,8 @@ pub struct NewMessage {
     pub payload: String,
     pub channels: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
+    /// How long its payload is kept (milliseconds); the node's `--payload-retention` if None.
+    pub retention_ms: Option<i64>,
 }
 
 /// Filters shared by the message and attempt lists.

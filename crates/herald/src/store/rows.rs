@@ -118,6 +118,7 @@ pub(super) fn message(r: &Row) -> StoreResult<Message> {
         channels: from_json(r, "channels")?,
         tags: from_json(r, "tags")?,
         created_at: r.i64("created_at")?,
+        expires_at: r.opt_i64("expires_at")?,
     })
 }
 

@@ -50,6 +50,7 @@ mod ops;
 mod portal;
 mod python;
 mod races;
+mod retention;
 mod sdk;
 mod secrets;
 mod shutdown;

@@ -267,7 +267,6 @@ const NOT_IN_HERALD: &[&str] = &[
     "GET /api/v1/app/{app_id}/attempt/endpoint/{endpoint_id} query with_content",
     "GET /api/v1/app/{app_id}/attempt/msg/{msg_id} query with_content",
     "GET /api/v1/event-type query with_content",
-    "POST /api/v1/app/{app_id}/msg body.payloadRetentionPeriod",
     "POST /api/v1/auth/app-portal-access/{app_id} body.application",
     "POST /api/v1/auth/app-portal-access/{app_id} body.featureFlags",
 ];

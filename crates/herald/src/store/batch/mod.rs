@@ -56,6 +56,7 @@ const MESSAGES: Table = Table {
         ("channels", Text),
         ("tags", Text),
         ("created_at", Int),
+        ("expires_at", Int),
     ],
 };
 
@@ -159,7 +160,7 @@ pub struct Written {
     pub stored: Option<HashSet<DeliveryId>>,
 }
 
-fn message_values(m: &Message) -> [Val<'_>; 8] {
+fn message_values(m: &Message) -> [Val<'_>; 9] {
     [
         Val::from(&m.id),
         Val::from(&m.app_id),
@@ -169,6 +170,7 @@ fn message_values(m: &Message) -> [Val<'_>; 8] {
         Val::Text(None),
         Val::Text(None),
         Val::from(m.created_at),
+        Val::from(m.expires_at),
     ]
 }
 
@@ -182,7 +184,7 @@ fn message_json(m: &Message) -> [Option<String>; 2] {
 }
 
 /// The values of a message row with its JSON columns filled in from `json`.
-fn message_row<'a>(m: &'a Message, json: &'a [Option<String>; 2]) -> [Val<'a>; 8] {
+fn message_row<'a>(m: &'a Message, json: &'a [Option<String>; 2]) -> [Val<'a>; 9] {
     let mut v = message_values(m);
     v[5] = Val::from(&json[0]);
     v[6] = Val::from(&json[1]);
