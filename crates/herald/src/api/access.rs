@@ -52,31 +52,28 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     let method = method_label(req.method());
     // The router's pattern, not the path: bounded labels, and no ids in the metrics. Requests
     // no route matched share one label.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let id_str = id.to_str().unwrap_or_default().to_string();
-    let span = tracing::info_span!("request", request_id = %id_str);
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
     let mut resp = next.run(req).instrument(span.clone()).await;
     let took = started.elapsed();
     let status = resp.status().as_u16();
-    resp.headers_mut().insert(HEADER, id);
     state
         .pipeline
         .metrics()
-        .request(method, &route, status, took);
+        .request(method, route, status, took);
     span.in_scope(|| {
         tracing::info!(
             target: "herald::access",
             method,
-            route = %route,
+            route,
             status,
             duration_ms = took.as_secs_f64() * 1000.0,
-            request_id = %id_str,
+            request_id = id.to_str().unwrap_or_default(),
             "request"
         )
     });
+    resp.headers_mut().insert(HEADER, id);
     resp
 }
 

@@ -47,8 +47,8 @@ fn class(status: u16) -> usize {
     }
 }
 
-/// One API request's series key: method, route pattern, status.
-type RouteKey = (&'static str, String, u16);
+/// API requests of one route pattern, by method and status.
+type ByRoute = HashMap<String, HashMap<(&'static str, u16), Counter>>;
 
 pub struct Metrics {
     per_endpoint: bool,
@@ -65,7 +65,8 @@ pub struct Metrics {
     pub oldest_due_age_ms: Gauge,
     commit_batch: Histogram,
     commit_seconds: Histogram,
-    http: RwLock<HashMap<RouteKey, Counter>>,
+    /// Keyed by route first, so that a request finds its counter by `&str`, allocating nothing.
+    http: RwLock<ByRoute>,
     http_seconds: Histogram,
     endpoints: RwLock<HashMap<String, [Counter; 5]>>,
     pub endpoints_disabled: Counter,
@@ -139,13 +140,15 @@ impl Metrics {
         self.http_seconds.observe(took.as_secs_f64());
         {
             let map = self.http.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = map.get(&(method, route.to_string(), status)) {
+            if let Some(c) = map.get(route).and_then(|r| r.get(&(method, status))) {
                 c.inc();
                 return;
             }
         }
         let mut map = self.http.write().unwrap_or_else(|p| p.into_inner());
-        map.entry((method, route.to_string(), status))
+        map.entry(route.to_string())
+            .or_default()
+            .entry((method, status))
             .or_default()
             .inc();
     }
@@ -279,9 +282,15 @@ impl Metrics {
         );
         {
             let map = self.http.read().unwrap_or_else(|p| p.into_inner());
-            let mut rows: Vec<_> = map.iter().collect();
-            rows.sort_by(|a, b| a.0.cmp(b.0));
-            for ((method, route, status), c) in rows {
+            let mut rows: Vec<_> = map
+                .iter()
+                .flat_map(|(route, m)| {
+                    m.iter()
+                        .map(move |((method, status), c)| (route, *method, *status, c))
+                })
+                .collect();
+            rows.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+            for (route, method, status, c) in rows {
                 let status = status.to_string();
                 t.sample(
                     "herald_http_requests_total",
