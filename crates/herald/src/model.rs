@@ -13,6 +13,9 @@ pub struct Application {
     pub name: String,
     pub metadata: Value,
     pub throttle_rate: Option<i64>,
+    /// How long its messages' payloads are kept unless a message says (ms); the node's
+    /// `--payload-retention` if None.
+    pub payload_retention_ms: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

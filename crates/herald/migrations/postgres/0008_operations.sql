@@ -10,6 +10,8 @@ ALTER TABLE endpoints ADD COLUMN failing_since BIGINT;
 -- before this version keep theirs for 90 days, Svix's default.
 ALTER TABLE messages ADD COLUMN expires_at BIGINT;
 UPDATE messages SET expires_at = created_at + 7776000000;
+-- An application's own retention (Herald's addition), for its messages that name none.
+ALTER TABLE applications ADD COLUMN payload_retention_ms BIGINT;
 -- Only payloads still held are in it: expunged ones leave it, so the retention job's
 -- "expired by now" is a range read that never wades through what it did before.
 CREATE INDEX messages_expiry ON messages(expires_at) WHERE payload IS NOT NULL;

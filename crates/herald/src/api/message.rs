@@ -17,8 +17,8 @@ use super::extract::{JsonBody, Path, Query};
 use super::idempotency::{IdempotencyKey, Stored};
 use super::shapes::{ListOut, MessageOut};
 use super::validate::{
-    MAX_MESSAGE_CHANNELS, MAX_TAGS, check_channels, check_list, check_name, check_uid, finish,
-    uid_from_path,
+    MAX_MESSAGE_CHANNELS, MAX_TAGS, check_channels, check_list, check_name, check_retention,
+    check_uid, finish, uid_from_path,
 };
 use super::{AppState, Principal};
 use crate::model::Message;
@@ -74,37 +74,21 @@ impl MessageIn {
         if let Some(t) = &self.tags {
             check_list("tags", t, MAX_TAGS, &mut errors);
         }
-        if let Some(d) = self.payload_retention_period
-            && !(5..=90).contains(&d)
-        {
-            errors.push(FieldError::body(
-                "payloadRetentionPeriod",
-                "must be between 5 and 90 (days)",
-            ));
-        }
-        if let Some(h) = self.payload_retention_hours
-            && !(1..=2160).contains(&h)
-        {
-            errors.push(FieldError::body(
-                "payloadRetentionHours",
-                "must be between 1 and 2160",
-            ));
-        }
-        if self.payload_retention_period.is_some() && self.payload_retention_hours.is_some() {
-            errors.push(FieldError::body(
-                "payloadRetentionHours",
-                "give payloadRetentionPeriod or payloadRetentionHours, not both",
-            ));
-        }
+        check_retention(
+            self.payload_retention_period,
+            self.payload_retention_hours,
+            &mut errors,
+        );
         finish(errors)
     }
 
     /// The payload's retention in milliseconds, if the message names one.
     fn retention_ms(&self) -> Option<i64> {
-        const HOUR: i64 = 3_600_000;
-        self.payload_retention_hours
-            .map(|h| h * HOUR)
-            .or(self.payload_retention_period.map(|d| d * 24 * HOUR))
+        check_retention(
+            self.payload_retention_period,
+            self.payload_retention_hours,
+            &mut Vec::new(),
+        )
     }
 }
 
@@ -147,7 +131,8 @@ pub async fn create(
         }
         (Err(e), _) => return Err(e),
     };
-    let retention_ms = body.retention_ms();
+    // The message's own retention, else its application's, else the node's.
+    let retention_ms = body.retention_ms().or(app.payload_retention_ms);
     let msg = NewMessage {
         retention_ms,
         event_id: body.event_id,

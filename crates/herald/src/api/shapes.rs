@@ -46,6 +46,10 @@ pub struct ApplicationOut {
     pub throttle_rate: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<i64>,
+    /// Herald: hours its messages' payloads are kept unless a message says (absent:
+    /// `--payload-retention`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_retention_hours: Option<i64>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -61,6 +65,7 @@ impl From<Application> for ApplicationOut {
             metadata: a.metadata,
             throttle_rate: a.throttle_rate,
             rate_limit: a.throttle_rate,
+            payload_retention_hours: a.payload_retention_ms.map(|ms| ms / 3_600_000),
             created_at: rfc3339(a.created_at),
             updated_at: rfc3339(a.updated_at),
         }

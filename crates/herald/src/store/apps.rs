@@ -43,13 +43,15 @@ impl Store {
         let id = AppId::new();
         self.db
             .exec(
-                q("INSERT INTO applications (id, uid, name, metadata, throttle_rate, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)")
+                q("INSERT INTO applications (id, uid, name, metadata, throttle_rate,
+                     payload_retention_ms, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(&id)
                 .bind(&f.uid)
                 .bind(&f.name)
                 .bind(to_json(&f.metadata))
                 .bind(f.throttle_rate)
+                .bind(f.payload_retention_ms)
                 .bind(now)
                 .bind(now),
             )
@@ -160,12 +162,13 @@ impl Store {
         tx.exec(
             q(
                 "UPDATE applications SET uid = ?, name = ?, metadata = ?, throttle_rate = ?,
-                  updated_at = ? WHERE id = ?",
+                  payload_retention_ms = ?, updated_at = ? WHERE id = ?",
             )
             .bind(&f.uid)
             .bind(&f.name)
             .bind(to_json(&f.metadata))
             .bind(f.throttle_rate)
+            .bind(f.payload_retention_ms)
             .bind(now)
             .bind(id),
         )
@@ -178,6 +181,7 @@ impl Store {
             name: f.name,
             metadata: f.metadata,
             throttle_rate: f.throttle_rate,
+            payload_retention_ms: f.payload_retention_ms,
             updated_at: now,
             ..old
         })

@@ -141,6 +141,7 @@ pub struct AppFields {
     pub name: String,
     pub metadata: Value,
     pub throttle_rate: Option<i64>,
+    pub payload_retention_ms: Option<i64>,
 }
 
 /// Fields of a new or replaced endpoint (the secret is handled apart).

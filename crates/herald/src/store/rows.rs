@@ -66,6 +66,7 @@ pub(super) fn app(r: &Row) -> StoreResult<Application> {
         name: r.string("name")?,
         metadata: object(r, "metadata")?,
         throttle_rate: r.opt_i64("throttle_rate")?,
+        payload_retention_ms: r.opt_i64("payload_retention_ms")?,
         created_at: r.i64("created_at")?,
         updated_at: r.i64("updated_at")?,
     })

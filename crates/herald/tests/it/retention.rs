@@ -88,6 +88,65 @@ async fn payloads_and_attempts_expire_after_their_retention() {
     assert!(!app.dump("attempts").await.contains("response-marker-7f3"));
 }
 
+/// An application's own retention applies to its messages that name none; a message's own
+/// wins over it.
+async fn an_applications_retention_applies_to_its_messages() {
+    let app = spawn_app().await;
+    let (s, a) = app
+        .post("/app", json!({"name": "short", "payloadRetentionHours": 1}))
+        .await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(a["payloadRetentionHours"], 1);
+    let app_id = a["id"].as_str().unwrap().to_string();
+    let (s, b) = app
+        .post(
+            "/app",
+            json!({"name": "bad", "payloadRetentionPeriod": 91}),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    let own = app
+        .publish(&app_id, json!({"eventType": "t.x", "payload": {}}))
+        .await;
+    let long = app
+        .publish(
+            &app_id,
+            json!({"eventType": "t.x", "payload": {}, "payloadRetentionPeriod": 30}),
+        )
+        .await;
+    // Made an hour and 30 days after publishing: read straight from the database.
+    let rows = app.dump("messages").await;
+    let expiry = |id: &str| -> i64 {
+        let line = rows
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("{id} in {rows}"));
+        let created = herald::clock::now_ms();
+        // The last integer column is expires_at; created_at is within a minute of now.
+        line.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse::<i64>().ok())
+            .filter(|n| *n > created - 60_000)
+            .max()
+            .unwrap()
+            - created
+    };
+    let hour = 3_600_000;
+    let own_left = expiry(own["id"].as_str().unwrap());
+    assert!((hour - 60_000..=hour).contains(&own_left), "{own_left}");
+    let long_left = expiry(long["id"].as_str().unwrap());
+    assert!(long_left > 29 * 24 * hour, "{long_left}");
+    // PATCH changes it; null goes back to the node's default (90 days).
+    let (s, b) = app
+        .req(
+            reqwest::Method::PATCH,
+            &format!("/app/{app_id}"),
+            Some(json!({"payloadRetentionHours": null})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.get("payloadRetentionHours").is_none(), "{b}");
+}
+
 async fn erasure_expunges_an_applications_payloads_or_a_tags() {
     let app = spawn_app().await;
     let app_id = app.create_app("gdpr").await;
@@ -163,5 +222,6 @@ async fn erasure_expunges_an_applications_payloads_or_a_tags() {
 
 backend_tests!(
     payloads_and_attempts_expire_after_their_retention,
+    an_applications_retention_applies_to_its_messages,
     erasure_expunges_an_applications_payloads_or_a_tags,
 );
