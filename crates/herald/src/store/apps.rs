@@ -43,9 +43,11 @@ impl Store {
         let id = AppId::new();
         self.db
             .exec(
-                q("INSERT INTO applications (id, uid, name, metadata, throttle_rate,
+                q(
+                    "INSERT INTO applications (id, uid, name, metadata, throttle_rate,
                      payload_retention_ms, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
                 .bind(&id)
                 .bind(&f.uid)
                 .bind(&f.name)

@@ -99,10 +99,7 @@ async fn an_applications_retention_applies_to_its_messages() {
     assert_eq!(a["payloadRetentionHours"], 1);
     let app_id = a["id"].as_str().unwrap().to_string();
     let (s, b) = app
-        .post(
-            "/app",
-            json!({"name": "bad", "payloadRetentionPeriod": 91}),
-        )
+        .post("/app", json!({"name": "bad", "payloadRetentionPeriod": 91}))
         .await;
     assert_eq!(s, 422, "{b}");
     let own = app
