@@ -12,6 +12,7 @@ mod isolation;
 mod latency;
 mod load;
 mod node;
+mod production;
 mod receiver;
 mod tls;
 
@@ -273,6 +274,8 @@ impl Bench {
             ("steady", wants("steady")),
             ("backlog", wants("backlog")),
             ("hanging", wants("hanging")),
+            ("metrics", wants("metrics")),
+            ("retention", wants("retention")),
         ];
         for (name, on) in results {
             if !on {
@@ -291,6 +294,8 @@ impl Bench {
                 }
                 "steady" => self.steady(&backend).await,
                 "backlog" => self.backlog(&backend).await,
+                "metrics" => self.metrics_cost(&backend).await,
+                "retention" => self.retention_cost(&backend).await,
                 _ => self.hanging(&backend).await,
             };
             if let Err(e) = r {
