@@ -10,16 +10,29 @@ use super::{Store, StoreResult};
 use crate::ids::{AppId, AttemptId, MessageId};
 
 impl Store {
+    /// On PostgreSQL, every node runs the job: rows another node's batch holds are skipped, not
+    /// waited for (nor deadlocked on, as two batches locking in different orders could).
+    fn skip_locked(&self) -> &'static str {
+        if self.db.is_pg() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        }
+    }
+
     /// Expunges up to `limit` payloads that expired by `now`; returns the messages'
     /// ids (so that copies held in memory go too). Uses the partial index of expiring payloads.
     pub async fn expire_payloads(&self, now: i64, limit: i64) -> StoreResult<Vec<MessageId>> {
         let rows = self
             .db
             .exec_rows(
-                q("UPDATE messages SET payload = NULL WHERE id IN (
-                     SELECT id FROM messages
-                     WHERE payload IS NOT NULL AND expires_at <= ? LIMIT ?)
-                   RETURNING id")
+                q(&format!(
+                    "UPDATE messages SET payload = NULL WHERE id IN (
+                       SELECT id FROM messages
+                       WHERE payload IS NOT NULL AND expires_at <= ? LIMIT ?{})
+                     RETURNING id",
+                    self.skip_locked()
+                ))
                 .bind(now)
                 .bind(limit),
             )
@@ -36,8 +49,11 @@ impl Store {
         let floor = AttemptId::floor(before);
         self.db
             .exec(
-                q("DELETE FROM attempts WHERE id IN (
-                     SELECT id FROM attempts WHERE id < ? ORDER BY id LIMIT ?)")
+                q(&format!(
+                    "DELETE FROM attempts WHERE id IN (
+                       SELECT id FROM attempts WHERE id < ? ORDER BY id LIMIT ?{})",
+                    self.skip_locked()
+                ))
                 .bind(floor.as_str())
                 .bind(limit),
             )

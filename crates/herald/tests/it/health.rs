@@ -20,6 +20,22 @@ async fn an_endpoint_failing_for_disable_after_is_disabled_and_stays_so_after_a_
     let port = free_port();
     let env = [("HERALD_DISABLE_AFTER", "3s")];
     let mut node = Node::start(&db, port, &env).await;
+    // An operational webhook endpoint, told when the endpoint is disabled.
+    let ops = Receiver::start().await;
+    let (s, op) = node
+        .post(
+            "/operational-webhook/endpoint",
+            json!({"url": ops.url("/ops"), "filterTypes": ["endpoint.disabled"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{op}");
+    let (_, secret) = node
+        .get(&format!(
+            "/operational-webhook/endpoint/{}/secret",
+            op["id"].as_str().unwrap()
+        ))
+        .await;
+    let secret = secret["key"].as_str().unwrap().to_string();
     let failing = Receiver::start().await;
     failing.script(&[500; 1000]);
     let app = node
@@ -59,6 +75,18 @@ async fn an_endpoint_failing_for_disable_after_is_disabled_and_stays_so_after_a_
     let reason = disabled["disabledReason"].as_str().expect("a reason");
     assert!(reason.contains("--disable-after"), "{reason}");
     assert!(failing.received().len() >= 4);
+    // `endpoint.disabled` arrives, signed, in Svix's shape, saying since when it failed.
+    let event = ops.wait_for(1, Duration::from_secs(15)).await.remove(0);
+    assert!(verify_standard(&secret, &event));
+    let body = event.json();
+    assert_eq!(body["type"], "endpoint.disabled");
+    assert_eq!(body["data"]["appId"], app.as_str());
+    assert_eq!(body["data"]["endpointId"], ep_id.as_str());
+    assert!(body["data"]["failSince"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        reason.contains(&body["data"]["failSince"].as_str().unwrap()[..19]),
+        "{reason}"
+    );
 
     // A message published now is kept for the endpoint, as skipped, and not sent.
     let sent_before = failing.received().len();
