@@ -153,11 +153,6 @@ impl Metrics {
             .inc();
     }
 
-    /// Messages published so far (for tests and the benchmark).
-    pub fn deliveries(&self, o: Outcome) -> u64 {
-        self.deliveries[o as usize].get()
-    }
-
     /// Every series, in the text exposition format.
     pub fn render(&self) -> String {
         let mut t = Text::default();
