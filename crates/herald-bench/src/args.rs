@@ -52,11 +52,12 @@ pub struct Args {
     /// Scenarios to run (comma-separated): ceiling, publish (no endpoints: the API alone),
     /// fanout1, spread (fan-out 1 over many applications), fanout10, steady, backlog, hanging,
     /// ordered (fan-out 1 with ordering keys, beside the same run without), tls (PostgreSQL
-    /// fan-out 1 without and with TLS, in rounds; with --postgres-tls).
+    /// fan-out 1 without and with TLS, in rounds; with --postgres-tls), metrics (the cost of
+    /// metrics, scraped or not), retention (a publish burst while the retention job works).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceiling,publish,fanout1,spread,fanout10,steady,backlog,hanging,ordered,tls"
+        default_value = "ceiling,publish,fanout1,spread,fanout10,steady,backlog,hanging,ordered,tls,metrics,retention"
     )]
     pub only: Vec<String>,
     /// Messages of each run of the `ordered` scenario.
@@ -75,6 +76,19 @@ pub struct Args {
     /// Give every published message a unique eventId (deduplicated by Herald over 24 hours).
     #[arg(long)]
     pub event_ids: bool,
+    /// A herald binary to compare with in the `metrics` scenario (e.g. a build of the commit
+    /// before metrics).
+    #[arg(long)]
+    pub baseline_herald: Option<PathBuf>,
+    /// Messages of each run of the `metrics` and `retention` scenarios.
+    #[arg(long, default_value_t = 50_000)]
+    pub production_messages: u64,
+    /// Rounds of the `metrics` and `retention` scenarios.
+    #[arg(long, default_value_t = 3)]
+    pub production_rounds: usize,
+    /// Messages published (fan-out 1) and left to expire before the `retention` burst.
+    #[arg(long, default_value_t = 50_000)]
+    pub retention_prefill: u64,
     /// Backends to run on (comma-separated): sqlite, postgres (the latter needs a server).
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     pub backends: Vec<String>,

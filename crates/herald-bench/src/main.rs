@@ -13,6 +13,7 @@ mod latency;
 mod load;
 mod node;
 mod ordered;
+mod production;
 mod receiver;
 mod tls;
 
@@ -289,6 +290,8 @@ impl Bench {
             ("backlog", wants("backlog")),
             ("hanging", wants("hanging")),
             ("ordered", wants("ordered")),
+            ("metrics", wants("metrics")),
+            ("retention", wants("retention")),
         ];
         for (name, on) in results {
             if !on {
@@ -308,6 +311,8 @@ impl Bench {
                 "steady" => self.steady(&backend).await,
                 "backlog" => self.backlog(&backend).await,
                 "ordered" => self.ordered(&backend).await,
+                "metrics" => self.metrics_cost(&backend).await,
+                "retention" => self.retention_cost(&backend).await,
                 _ => self.hanging(&backend).await,
             };
             if let Err(e) = r {

@@ -44,6 +44,8 @@ pub struct Application {
     dispatcher: Arc<Dispatcher>,
     /// The group committer's task, on PostgreSQL (on SQLite it is a thread of its own).
     committer: Option<tokio::task::JoinHandle<()>>,
+    /// `--metrics-listen`: `/metrics` alone on an address of its own.
+    metrics_listener: Option<TcpListener>,
 }
 
 /// A bare path means a SQLite file; URLs (`sqlite://`, `postgres://`) pass through.
@@ -119,6 +121,14 @@ impl Application {
                     addr: cfg.listen,
                     source,
                 })?;
+        let metrics_listener = match cfg.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         // The address bound, not the one asked for (`:0` picks a free port): portal links
         // without --public-url are made from it.
         let mut cfg = cfg;
@@ -127,7 +137,13 @@ impl Application {
         }
         let wake = Arc::new(Notify::new());
         let transport = cfg.transport().map_err(StartError::Config)?;
-        let (pipeline, committer) = Pipeline::start(&store, cfg.loop_rate)?;
+        let metrics = Arc::new(crate::metrics::Metrics::new(cfg.metrics_per_endpoint));
+        let (pipeline, committer) = Pipeline::start(
+            &store,
+            cfg.loop_rate,
+            metrics,
+            cfg.payload_retention.as_millis() as i64,
+        )?;
         let dispatcher = Dispatcher::new(
             store.clone(),
             pipeline.clone(),
@@ -141,7 +157,15 @@ impl Application {
             state,
             dispatcher,
             committer,
+            metrics_listener,
         })
+    }
+
+    /// Where `--metrics-listen` serves `/metrics`, if set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -183,6 +207,15 @@ impl Application {
                 .clone()
                 .run_until_cancelled_owned(prune_loop(store.clone())),
         );
+        tasks.spawn(
+            background
+                .clone()
+                .run_until_cancelled_owned(crate::delivery::retention::run(
+                    store.clone(),
+                    pipeline.clone(),
+                    self.state.cfg.attempt_retention,
+                )),
+        );
         {
             let (store, wake) = (store.clone(), self.state.wake.clone());
             tasks.spawn(
@@ -190,6 +223,17 @@ impl Application {
                     .clone()
                     .run_until_cancelled_owned(async move { store.forward_wakeups(wake).await }),
             );
+        }
+        if let Some(listener) = self.metrics_listener {
+            let metrics = self.state.pipeline.metrics().clone();
+            let only_metrics = axum::Router::new()
+                .nest("/metrics", crate::metrics::router())
+                .with_state(metrics);
+            tasks.spawn(background.clone().run_until_cancelled_owned(async move {
+                if let Err(e) = axum::serve(listener, only_metrics).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            }));
         }
         let state = self.state.clone();
         let timeout = self.state.cfg.shutdown_timeout;

@@ -130,6 +130,47 @@ pub struct Config {
     /// or none matches subdomains too), IPs or CIDRs, as in `NO_PROXY`.
     #[arg(long, env = "HERALD_NO_PROXY")]
     pub no_proxy: Option<String>,
+
+    /// Log format: `text` (for people) or `json` (one JSON object a line, for collectors).
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Serve `GET /metrics` on this address only, instead of on the API's listener (so that it
+    /// need not be exposed where the API is), e.g. `127.0.0.1:9090`.
+    #[arg(long, env = "HERALD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Also export attempts per endpoint (`herald_endpoint_attempts_total{endpoint=...}`): one
+    /// series per endpoint and status class, so only where endpoints are few.
+    #[arg(long, env = "HERALD_METRICS_PER_ENDPOINT")]
+    pub metrics_per_endpoint: bool,
+
+    /// Disable an endpoint whose deliveries have all failed for this long with no success in
+    /// between, e.g. `5d`, `12h`, `3s` (`0` never disables).
+    #[arg(long, env = "HERALD_DISABLE_AFTER", default_value = "5d", value_parser = parse_duration)]
+    pub disable_after: Duration,
+
+    /// Send the operational event `message.attempt.failing` when a delivery's Nth try in a row
+    /// fails (Svix: the 4th); `0` never sends it.
+    #[arg(long, env = "HERALD_FAILING_EVENT_AFTER", default_value_t = 4)]
+    pub failing_event_after: u32,
+
+    /// How long a message's payload is kept when neither the message
+    /// (`payloadRetentionPeriod`, days, or `payloadRetentionHours`) says: then the payload is
+    /// expunged, the message row stays. E.g. `90d`, `12h`.
+    #[arg(long, env = "HERALD_PAYLOAD_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub payload_retention: Duration,
+
+    /// How long attempts (with their response bodies) are kept, e.g. `90d`, `30d`.
+    #[arg(long, env = "HERALD_ATTEMPT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub attempt_retention: Duration,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// A duration such as `30s`, `500ms`, `2m`, `12h` or `5d`; a bare number is seconds.
@@ -208,6 +249,8 @@ mod tests {
             vec![5, 300, 1800, 7200, 18000, 36000, 36000]
         );
         assert_eq!(d.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(d.disable_after, Duration::from_secs(5 * 86_400));
+        assert_eq!(d.log_format, LogFormat::Text);
     }
 
     #[test]

@@ -57,6 +57,12 @@ macro_rules! id_type {
                 $name(new_id($prefix))
             }
 
+            /// The smallest id made at or after `ms` (Unix milliseconds): a bound for a range
+            /// of ids by creation time (a UUIDv7 starts with its 48-bit millisecond time).
+            pub fn floor(ms: i64) -> Self {
+                $name(encode($prefix, (ms.max(0) as u128) << 80))
+            }
+
             /// `s`, if it is an id of this kind.
             pub fn parse(s: &str) -> Option<Self> {
                 is_id($prefix, s).then(|| $name(s.to_string()))
@@ -156,6 +162,9 @@ id_type!(
 );
 
 pub const APP: &str = "app";
+/// The reserved application whose endpoints are Herald's operational webhook endpoints: an
+/// application id no node generates (a UUIDv7 of time 0), hidden from application lists.
+pub const OPERATIONAL_APP: &str = "app_0000000000000000000000";
 pub const ENDPOINT: &str = "ep";
 pub const MESSAGE: &str = "msg";
 pub const ATTEMPT: &str = "atmpt";
@@ -167,6 +176,21 @@ pub const PREFIXES: &[&str] = &[APP, ENDPOINT, MESSAGE, ATTEMPT, DELIVERY, TASK]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operational_app_id_is_an_app_id_none_is_given() {
+        assert!(is_id(APP, OPERATIONAL_APP));
+        assert_eq!(AppId::floor(0).as_str(), OPERATIONAL_APP);
+        assert!(AppId::new().as_str() > OPERATIONAL_APP);
+    }
+
+    #[test]
+    fn floors_bound_ids_by_creation_time() {
+        let before = crate::clock::now_ms();
+        let id = AttemptId::new();
+        assert!(AttemptId::floor(before) <= id);
+        assert!(AttemptId::floor(before + 1000) > id);
+    }
 
     #[test]
     fn ids_sort_by_creation() {

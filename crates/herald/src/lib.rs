@@ -14,6 +14,7 @@
 //! - [`formats`]: wire formats and signatures, pure functions.
 //! - [`schema`]: payloads checked against their event type's JSON Schema.
 //! - [`model`], [`ids`], [`clock`]: the domain's types, ids and times.
+//! - [`metrics`]: the node's counters, gauges and histograms, and `GET /metrics`.
 //! - [`portal`]: the customer portal, server-rendered pages over the same store and handlers.
 //! - [`app`]: wires everything into one running node.
 
@@ -24,6 +25,7 @@ pub mod config;
 pub mod delivery;
 pub mod formats;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod portal;

@@ -87,7 +87,7 @@ fn main() -> std::process::ExitCode {
         | Command::RotateSecretKey { cfg: c, .. }
         | Command::Token(TokenArgs { cfg: c, .. }) => {
             // The admin commands print their result on stdout: their logs go to stderr.
-            init_logs(!matches!(command, Command::Serve(_)));
+            init_logs(!matches!(command, Command::Serve(_)), c.log_format);
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = c.worker_threads.filter(|n| *n > 0) {
                 rt.worker_threads(n);
@@ -117,15 +117,26 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logs(to_stderr: bool) {
-    let logs = tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-    );
-    if to_stderr {
-        logs.with_writer(std::io::stderr).init();
-    } else {
-        logs.init();
+fn init_logs(to_stderr: bool, format: herald::config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // JSON: one object a line, with the fields of the current span (request_id, the attempt's
+    // ids) flattened beside the event's own, so a collector can filter on them.
+    match (format, to_stderr) {
+        (herald::config::LogFormat::Json, true) => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .init(),
+        (herald::config::LogFormat::Json, false) => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        (herald::config::LogFormat::Text, true) => logs.with_writer(std::io::stderr).init(),
+        (herald::config::LogFormat::Text, false) => logs.init(),
     }
 }
 

@@ -13,6 +13,9 @@ pub struct Application {
     pub name: String,
     pub metadata: Value,
     pub throttle_rate: Option<i64>,
+    /// How long its messages' payloads are kept unless a message says (ms); the node's
+    /// `--payload-retention` if None.
+    pub payload_retention_ms: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -85,6 +88,9 @@ pub struct Endpoint {
     pub channels: Option<Vec<String>>,
     pub disabled: bool,
     pub disabled_reason: Option<String>,
+    /// When its current run of failed attempts began (None after a success): the endpoint is
+    /// disabled once this is `--disable-after` ago.
+    pub failing_since: Option<i64>,
     pub headers: serde_json::Map<String, Value>,
     pub metadata: Value,
     pub throttle_rate: Option<i64>,
@@ -159,6 +165,8 @@ pub struct Message {
     /// Deliveries of messages with the same key go to each endpoint in publish order.
     pub ordering_key: Option<String>,
     pub created_at: i64,
+    /// When its payload is expunged by retention.
+    pub expires_at: Option<i64>,
 }
 
 /// State of a delivery, with Svix's numbering for the first four. Stored as [`Self::code`];
@@ -321,6 +329,7 @@ pub(crate) mod tests_support {
             channels: None,
             disabled: false,
             disabled_reason: None,
+            failing_since: None,
             headers: Default::default(),
             metadata: Value::Null,
             throttle_rate: None,

@@ -12,7 +12,8 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Path, Query, double_option};
 use super::shapes::{ApplicationOut, ListOut};
 use super::validate::{
-    MAX_NAME, check_metadata, check_text, check_throttle, check_uid, finish, uid_from_path,
+    HOUR_MS, MAX_NAME, check_metadata, check_retention, check_text, check_throttle, check_uid,
+    finish, uid_from_path,
 };
 use super::{AppState, Principal};
 use crate::ids;
@@ -33,6 +34,16 @@ pub struct ApplicationIn {
     #[serde(default, alias = "rateLimit")]
     #[schema(minimum = 1, maximum = 65535)]
     pub throttle_rate: Option<i64>,
+    /// Herald: days its messages' payloads are kept unless a message says (5 to 90);
+    /// `--payload-retention` when neither this nor `payloadRetentionHours` is given.
+    #[serde(default)]
+    #[schema(minimum = 5, maximum = 90)]
+    pub payload_retention_period: Option<i64>,
+    /// Herald: hours its messages' payloads are kept (1 to 2160), instead of
+    /// `payloadRetentionPeriod`.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 2160)]
+    pub payload_retention_hours: Option<i64>,
 }
 
 impl ApplicationIn {
@@ -48,12 +59,18 @@ impl ApplicationIn {
         }
         check_throttle(self.throttle_rate, &mut errors);
         let metadata = check_metadata(self.metadata, &mut errors);
+        let payload_retention_ms = check_retention(
+            self.payload_retention_period,
+            self.payload_retention_hours,
+            &mut errors,
+        );
         finish(errors)?;
         Ok(AppFields {
             uid: self.uid,
             name: self.name,
             metadata,
             throttle_rate: self.throttle_rate,
+            payload_retention_ms,
         })
     }
 }
@@ -193,6 +210,13 @@ pub struct ApplicationPatch {
     #[serde(default, alias = "rateLimit", deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 65535)]
     pub throttle_rate: Option<Option<i64>>,
+    /// Herald: see `ApplicationIn`; null goes back to `--payload-retention`.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>, minimum = 5, maximum = 90)]
+    pub payload_retention_period: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2160)]
+    pub payload_retention_hours: Option<Option<i64>>,
 }
 
 #[utoipa::path(
@@ -220,6 +244,15 @@ pub async fn patch(
                         .unwrap_or(Value::Null),
                 ),
                 throttle_rate: body.throttle_rate.unwrap_or(app.throttle_rate),
+                // Either field replaces the application's retention; neither keeps it.
+                payload_retention_period: body.payload_retention_period.unwrap_or(None),
+                payload_retention_hours: match (
+                    &body.payload_retention_period,
+                    body.payload_retention_hours,
+                ) {
+                    (None, None) => app.payload_retention_ms.map(|ms| ms / HOUR_MS),
+                    (_, h) => h.flatten(),
+                },
             }
             .fields()
         })

@@ -31,6 +31,7 @@ use super::error::FieldError;
         (name = "Message", description = "Publishing and reading messages."),
         (name = "Message Attempt", description = "Deliveries and the log of their attempts."),
         (name = "Authentication", description = "Application tokens and the portal."),
+        (name = "Webhook Endpoint", description = "Operational webhooks: Herald's own events about endpoints and attempts."),
         (name = "Health", description = "Probes for load balancers and orchestrators."),
     )
 )]

@@ -207,15 +207,20 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
-/// Whether a raw path holds a percent-escaped control character (`%00`-`%1F`, `%7F`); raw ones
-/// never reach here (the HTTP parser refuses them).
+/// Whether a raw path holds a percent-escaped control character: C0 (`%00`-`%1F`), DEL
+/// (`%7F`) or, UTF-8 encoded, C1 (U+0080-U+009F: `%C2%80`-`%C2%9F`); raw ones never reach here
+/// (the HTTP parser refuses them).
 fn escapes_a_control_character(path: &str) -> bool {
-    path.as_bytes().windows(3).any(|w| {
+    let b = path.as_bytes();
+    b.windows(3).enumerate().any(|(i, w)| {
         w[0] == b'%'
-            && matches!(
+            && (matches!(
                 (w[1], w[2].to_ascii_lowercase()),
                 (b'0' | b'1', b'0'..=b'9' | b'a'..=b'f') | (b'7', b'f')
-            )
+            ) || (w[1..].eq_ignore_ascii_case(b"c2")
+                && b.get(i + 3) == Some(&b'%')
+                && matches!(b.get(i + 4), Some(b'8' | b'9'))
+                && b.get(i + 5).is_some_and(u8::is_ascii_hexdigit)))
     })
 }
 
@@ -328,5 +333,30 @@ impl Query {
             status_code_class: class,
             endpoint_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escaped_control_characters_are_found_c1_included() {
+        for bad in [
+            "/app/%00",
+            "/app/a%1fb",
+            "/app/%7F",
+            "/app/%C2%80",
+            "/app/x%c2%9f",
+        ] {
+            assert!(super::escapes_a_control_character(bad), "{bad}");
+        }
+        for good in [
+            "/app/%20",
+            "/app/%C2%A0",
+            "/app/%C3%80",
+            "/app/plain",
+            "/app/%C2",
+        ] {
+            assert!(!super::escapes_a_control_character(good), "{good}");
+        }
     }
 }

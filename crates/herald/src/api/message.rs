@@ -17,8 +17,8 @@ use super::extract::{JsonBody, Path, Query};
 use super::idempotency::{IdempotencyKey, Stored};
 use super::shapes::{ListOut, MessageOut};
 use super::validate::{
-    MAX_MESSAGE_CHANNELS, MAX_TAGS, check_channels, check_list, check_name, check_uid, finish,
-    uid_from_path,
+    MAX_MESSAGE_CHANNELS, MAX_TAGS, check_channels, check_list, check_name, check_retention,
+    check_uid, finish, uid_from_path,
 };
 use super::{AppState, Principal};
 use crate::model::Message;
@@ -55,6 +55,16 @@ pub struct MessageIn {
     #[serde(default)]
     #[schema(format = DateTime)]
     pub deliver_at: Option<String>,
+    /// Days the payload is kept (5 to 90); then it is expunged, the message stays. Herald's
+    /// `--payload-retention` (90 days by default) when neither this nor
+    /// `payloadRetentionHours` is given.
+    #[serde(default)]
+    #[schema(minimum = 5, maximum = 90)]
+    pub payload_retention_period: Option<i64>,
+    /// Hours the payload is kept (1 to 2160), instead of `payloadRetentionPeriod`.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 2160)]
+    pub payload_retention_hours: Option<i64>,
 }
 
 /// Furthest ahead a message may be scheduled.
@@ -79,6 +89,11 @@ impl MessageIn {
         if let Some(k) = &self.ordering_key {
             check_name("orderingKey", k, &mut errors);
         }
+        check_retention(
+            self.payload_retention_period,
+            self.payload_retention_hours,
+            &mut errors,
+        );
         finish(errors)
     }
 
@@ -97,6 +112,15 @@ impl MessageIn {
             ));
         }
         Ok(Some(at))
+    }
+
+    /// The payload's retention in milliseconds, if the message names one.
+    fn retention_ms(&self) -> Option<i64> {
+        check_retention(
+            self.payload_retention_period,
+            self.payload_retention_hours,
+            &mut Vec::new(),
+        )
     }
 }
 
@@ -148,7 +172,10 @@ pub async fn create(
         }
         (Err(e), _) => return Err(e),
     };
+    // The message's own retention, else its application's, else the node's.
+    let retention_ms = body.retention_ms().or(app.payload_retention_ms);
     let msg = NewMessage {
+        retention_ms,
         event_id: body.event_id,
         event_type: body.event_type,
         payload: body.payload.get().to_string(),

@@ -2,11 +2,13 @@
 //!
 //! One module per resource; [`error`] is the only place that maps failures to HTTP statuses.
 
+mod access;
 mod app;
 mod attempt;
 mod auth;
 mod doc;
 mod endpoint;
+mod erasure;
 pub mod error;
 mod event_type;
 pub mod extract;
@@ -77,6 +79,13 @@ pub struct Shared {
     pub tasks: tokio_util::task::TaskTracker,
     /// Event types' schemas, compiled, for payload validation.
     pub schemas: crate::schema::PayloadSchemas,
+}
+
+/// `/metrics` reads the node's metrics from the state.
+impl axum::extract::FromRef<AppState> for Arc<crate::metrics::Metrics> {
+    fn from_ref(s: &AppState) -> Self {
+        s.pipeline.metrics().clone()
+    }
 }
 
 impl std::ops::Deref for AppState {

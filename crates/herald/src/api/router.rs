@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::{
-    AppState, app, attempt, auth, doc, endpoint, event_type, health, idempotency, jwks, limit,
-    message,
+    AppState, access, app, attempt, auth, doc, endpoint, erasure, event_type, health, idempotency,
+    jwks, limit, message,
 };
 
 /// The routes that take a token.
@@ -47,6 +47,7 @@ fn authenticated() -> OpenApiRouter<AppState> {
         .routes(routes!(message::list, message::create))
         .routes(routes!(message::get))
         .routes(routes!(message::expunge))
+        .routes(routes!(erasure::erase))
         .routes(routes!(attempt::list_message_endpoints))
         .routes(routes!(attempt::resend))
         .routes(routes!(attempt::get))
@@ -60,6 +61,17 @@ fn authenticated() -> OpenApiRouter<AppState> {
             event_type::patch,
             event_type::remove
         ))
+        .routes(routes!(
+            endpoint::operational::list,
+            endpoint::operational::create
+        ))
+        .routes(routes!(
+            endpoint::operational::get,
+            endpoint::operational::put,
+            endpoint::operational::remove
+        ))
+        .routes(routes!(endpoint::operational::get_secret))
+        .routes(routes!(endpoint::operational::rotate_secret))
         .routes(routes!(auth::portal_access))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::expire_all))
@@ -98,7 +110,7 @@ async fn openapi_json() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
 }
 
-/// The whole API under `/api/v1`, and the portal under `/portal`.
+/// The whole API under `/api/v1`, the portal under `/portal`, and `/metrics`.
 pub fn router(state: AppState) -> Router {
     // Layers run outside-in from the last one: admit, authenticate, then replay idempotent POSTs.
     let authenticated = authenticated()
@@ -108,9 +120,17 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = OpenApiRouter::new()
         .nest("/api/v1", authenticated.merge(public()))
         .split_for_parts();
-    api.nest("/portal", crate::portal::router())
-        .fallback(|| async { ApiError::NotFound("No such route".into()) })
+    let mut api = api.nest("/portal", crate::portal::router());
+    // Prometheus's `/metrics`, outside the documented API as the portal is; with
+    // `--metrics-listen` only on that address (app.rs).
+    if state.cfg.metrics_listen.is_none() {
+        api = api.nest("/metrics", crate::metrics::router());
+    }
+    api.fallback(|| async { ApiError::NotFound("No such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))
+        // Outermost: the request id, log line and metrics cover every answer, 401s included.
+        // `Router::layer` wraps each route, so the matched route pattern is known to it.
+        .layer(from_fn_with_state(state.clone(), access::middleware))
         .with_state(state)
 }

@@ -46,6 +46,10 @@ pub struct ApplicationOut {
     pub throttle_rate: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<i64>,
+    /// Herald: hours its messages' payloads are kept unless a message says (absent:
+    /// `--payload-retention`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_retention_hours: Option<i64>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -61,6 +65,7 @@ impl From<Application> for ApplicationOut {
             metadata: a.metadata,
             throttle_rate: a.throttle_rate,
             rate_limit: a.throttle_rate,
+            payload_retention_hours: a.payload_retention_ms.map(|ms| ms / 3_600_000),
             created_at: rfc3339(a.created_at),
             updated_at: rfc3339(a.updated_at),
         }
@@ -195,6 +200,9 @@ pub struct MessageOut {
     pub ordering_key: Option<String>,
     #[schema(format = DateTime)]
     pub timestamp: String,
+    /// Herald: the payload was expunged (on request, or its retention ran out): `payload` is
+    /// `{}` and no delivery can carry it any more.
+    pub expunged: bool,
 }
 
 impl MessageOut {
@@ -208,6 +216,7 @@ impl MessageOut {
             tags: m.tags.clone(),
             ordering_key: m.ordering_key.clone(),
             timestamp: rfc3339(m.created_at),
+            expunged: m.payload.is_none(),
         }
     }
 }

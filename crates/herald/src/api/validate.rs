@@ -177,6 +177,36 @@ pub fn check_throttle(rate: Option<i64>, errors: &mut Vec<FieldError>) {
     }
 }
 
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// A payload retention given as `payloadRetentionPeriod` (days, 5 to 90, Svix's range) or
+/// `payloadRetentionHours` (1 to 2160), not both; in milliseconds.
+pub fn check_retention(
+    days: Option<i64>,
+    hours: Option<i64>,
+    errors: &mut Vec<FieldError>,
+) -> Option<i64> {
+    if days.is_some_and(|d| !(5..=90).contains(&d)) {
+        errors.push(FieldError::body(
+            "payloadRetentionPeriod",
+            "must be between 5 and 90 (days)",
+        ));
+    }
+    if hours.is_some_and(|h| !(1..=2160).contains(&h)) {
+        errors.push(FieldError::body(
+            "payloadRetentionHours",
+            "must be between 1 and 2160",
+        ));
+    }
+    if days.is_some() && hours.is_some() {
+        errors.push(FieldError::body(
+            "payloadRetentionHours",
+            "give payloadRetentionPeriod or payloadRetentionHours, not both",
+        ));
+    }
+    hours.or(days.map(|d| d * 24)).map(|h| h * HOUR_MS)
+}
+
 pub fn finish(errors: Vec<FieldError>) -> Result<(), ApiError> {
     if errors.is_empty() {
         Ok(())

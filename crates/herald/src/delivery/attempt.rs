@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::aimd::Answer;
 use super::dispatcher::{Dispatcher, LEASE_MARGIN};
 use super::fanout::Work;
@@ -11,6 +13,7 @@ use super::schedule;
 use crate::clock::now_ms;
 use crate::formats;
 use crate::ids;
+use crate::metrics;
 use crate::model::{Attempt, AttemptStatus, DeliveryStatus, Endpoint, Message};
 use crate::net::client::{DEFAULT_USER_AGENT, Outcome};
 use crate::store::{Claimed, NextStep};
@@ -39,8 +42,24 @@ impl Dispatcher {
         }
     }
 
-    /// One attempt of `job`: send, record. Returns how the endpoint answered.
+    /// One attempt of `job`: send, record. Returns how the endpoint answered. Its log lines
+    /// carry the message's, endpoint's and attempt's ids (a span).
     pub(super) async fn attempt(&self, job: &Work) -> Answer {
+        let id = ids::AttemptId::new();
+        let span = tracing::info_span!(
+            "attempt",
+            msg_id = %job.claimed.msg_id,
+            endpoint_id = %job.claimed.endpoint_id,
+            attempt_id = %id,
+        );
+        let m = self.pipeline.metrics().clone();
+        m.in_flight.inc();
+        let answer = self.attempt_as(job, id).instrument(span).await;
+        m.in_flight.dec();
+        answer
+    }
+
+    async fn attempt_as(&self, job: &Work, id: ids::AttemptId) -> Answer {
         let (c, msg, ep) = (&job.claimed, &job.msg, &job.ep);
         let started = now_ms();
         let outcome = match &msg.payload {
@@ -84,8 +103,26 @@ impl Dispatcher {
                 None => format!("HTTP {}; {note}", outcome.status_code),
             });
         }
+        self.pipeline.metrics().attempt(
+            &ep.id,
+            outcome.status_code,
+            outcome.duration,
+            match next {
+                NextStep::Delivered => metrics::Outcome::Success,
+                NextStep::RetryAt(_) => metrics::Outcome::Retry,
+                NextStep::Failed if outcome.status_code == 410 => metrics::Outcome::Failed,
+                NextStep::Failed => metrics::Outcome::Exhausted,
+            },
+            Duration::from_millis((now_ms() - msg.created_at).max(0) as u64),
+        );
+        tracing::debug!(
+            status = outcome.status_code,
+            duration_ms = outcome.duration.as_millis() as u64,
+            error = outcome.error.as_deref(),
+            "attempt finished"
+        );
         let attempt = Attempt {
-            id: ids::AttemptId::new(),
+            id,
             app_id: c.app_id.clone(),
             msg_id: c.msg_id.clone(),
             endpoint_id: c.endpoint_id.clone(),
@@ -111,10 +148,20 @@ impl Dispatcher {
                 tracing::error!(delivery = %c.delivery_id, error = %e, "recording an attempt failed")
             }
         }
+        // An expunged payload is no fault of the endpoint's.
+        if msg.payload.is_some() {
+            self.watch_health(ep, outcome.success()).await;
+        }
+        self.attempt_events(job, &attempt, next).await;
         if outcome.status_code == 410 {
             let reason = "the endpoint answered 410 Gone";
             match self.store.disable_endpoint(&ep.id, reason).await {
-                Ok(()) => tracing::info!(endpoint = %ep.id, "endpoint disabled: {reason}"),
+                Ok(()) => {
+                    self.pipeline.metrics().endpoints_disabled.inc();
+                    tracing::info!(endpoint = %ep.id, "endpoint disabled: {reason}");
+                    let since = ep.failing_since.unwrap_or(started);
+                    self.endpoint_disabled(ep, since).await;
+                }
                 Err(e) => {
                     tracing::error!(endpoint = %ep.id, error = %e, "disabling a gone endpoint failed")
                 }

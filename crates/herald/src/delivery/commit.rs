@@ -14,10 +14,12 @@
 //!   hold up an async worker. On PostgreSQL it is a task on the node's runtime.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::Metrics;
 use crate::store::{StoreError, StoreResult};
 
 /// Most writes in one batch.
@@ -71,6 +73,7 @@ impl<W: Batched> Committer<W> {
     pub fn start(
         ctx: W::Ctx,
         own_thread: bool,
+        metrics: Arc<Metrics>,
     ) -> StoreResult<(Self, Option<tokio::task::JoinHandle<()>>)> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let task = if own_thread {
@@ -82,11 +85,11 @@ impl<W: Batched> Committer<W> {
                 .map_err(StoreError::Thread)?;
             std::thread::Builder::new()
                 .name("herald-commit".into())
-                .spawn(move || rt.block_on(run(ctx, rx)))
+                .spawn(move || rt.block_on(run(ctx, rx, metrics)))
                 .map_err(StoreError::Thread)?;
             None
         } else {
-            Some(tokio::spawn(run(ctx, rx)))
+            Some(tokio::spawn(run(ctx, rx, metrics)))
         };
         Ok((Committer { tx }, task))
     }
@@ -122,7 +125,7 @@ impl<W: Batched> Committer<W> {
     }
 }
 
-async fn run<W: Batched>(ctx: W::Ctx, mut rx: mpsc::Receiver<Msg<W>>) {
+async fn run<W: Batched>(ctx: W::Ctx, mut rx: mpsc::Receiver<Msg<W>>, metrics: Arc<Metrics>) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     let mut closers = Vec::new();
     while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
@@ -144,7 +147,9 @@ async fn run<W: Batched>(ctx: W::Ctx, mut rx: mpsc::Receiver<Msg<W>>) {
             rx.close();
         }
         if !writes.is_empty() {
+            let (n, started) = (writes.len(), Instant::now());
             commit(&ctx, writes, replies).await;
+            metrics.commit(n, started.elapsed());
         }
         if !pings.is_empty() {
             let ok = W::ping(&ctx).await;

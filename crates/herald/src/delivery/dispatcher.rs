@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::fanout::{Handoff, Work};
+use super::gauges::SAMPLE_EVERY;
+use super::health::Health;
 use super::lanes::{Job, Lanes, Limits, Now};
 use super::pipeline::Pipeline;
 use super::throttle::{self, Gcra};
@@ -49,6 +51,8 @@ pub struct Dispatcher {
     pub(super) pipeline: Pipeline,
     pub(super) client: Client,
     pub(super) schedule: Vec<u64>,
+    /// The try of a delivery whose failure raises `message.attempt.failing`.
+    pub(super) failing_event_after: i64,
     /// The request timeout of endpoints without their own.
     pub(super) timeout: Duration,
     /// Publishes: new work may be due.
@@ -60,6 +64,8 @@ pub struct Dispatcher {
     pub(super) throttle: throttle::Policy,
     /// Throttle slots counted in memory (SQLite: one node); PostgreSQL nodes share theirs.
     pub(super) gcra: Mutex<Gcra>,
+    /// Endpoints' runs of failures as this node knows them (`health.rs`).
+    health: Mutex<Health>,
     /// Where lanes run: work is also handed over from the SQLite committer's own thread.
     pub(super) runtime: tokio::runtime::Handle,
     /// Itself, for work handed over through [`Handoff`].
@@ -160,6 +166,7 @@ impl Dispatcher {
             pipeline,
             client,
             schedule: cfg.retry_schedule.clone(),
+            failing_event_after: cfg.failing_event_after.into(),
             timeout,
             wake,
             room: Notify::new(),
@@ -170,6 +177,7 @@ impl Dispatcher {
                 loop_hold_ms: cfg.loop_hold.as_millis() as i64,
             },
             gcra: Mutex::new(Gcra::default()),
+            health: Mutex::new(Health::new(cfg.disable_after.as_millis() as i64)),
             runtime: tokio::runtime::Handle::current(),
             waiting_for_room: Default::default(),
             tasks: TaskTracker::new(),
@@ -179,6 +187,10 @@ impl Dispatcher {
 
     pub(super) fn lanes(&self) -> MutexGuard<'_, Lanes<Work>> {
         self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn health(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn timeout_of(&self, ep: &Endpoint) -> Duration {
@@ -194,7 +206,12 @@ impl Dispatcher {
         let mut last_reclaim = Instant::now() - RECLAIM_EVERY;
         let mut last_stall_check = Instant::now();
         let mut last_prune = Instant::now();
+        let mut last_sample = Instant::now() - SAMPLE_EVERY;
         loop {
+            if last_sample.elapsed() >= SAMPLE_EVERY {
+                last_sample = Instant::now();
+                self.sample_gauges().await;
+            }
             if last_reclaim.elapsed() >= RECLAIM_EVERY {
                 last_reclaim = Instant::now();
                 if let Err(e) = self.store.reclaim_expired(now_ms()).await {

@@ -139,6 +139,11 @@ impl<J: Job> Lanes<J> {
         self.in_flight
     }
 
+    /// How many endpoints' lanes are stalled (their backlog parked).
+    pub fn stalled(&self) -> usize {
+        self.by_endpoint.values().filter(|l| l.stalled).count()
+    }
+
     /// Most a lane may hold (in flight plus queued) before claims skip its endpoint: a stalled
     /// one gets no queue, a healthy one about a claim batch beyond its slots.
     fn lane_limit(&self, lane: &Lane<J>) -> usize {

@@ -9,6 +9,10 @@
 //! - [`lanes`]: pure state machines: the per-endpoint lanes and the circuit breaker;
 //!   [`aimd`]: each lane's concurrency window (429/503 halve it); [`throttle`]: GCRA throttle
 //!   slots and which rate applies; [`loops`]: loop detection.
+//! - [`health`]: pure: when an endpoint's run of failures is written and when it is disabled;
+//!   `watch.rs` carries it out after each attempt.
+//! - [`ops`]: operational webhooks: Herald's own events, published to its reserved application.
+//! - [`retention`]: the job that expires payloads and deletes old attempts, in small batches.
 //! - [`dispatcher`]: the I/O shell around the lanes: claims and the lanes' tasks; `breaker.rs`
 //!   the breaker's steps in the database; `stop.rs` the graceful stop; `attempt.rs` one
 //!   attempt (render, send, classify, record); [`schedule`]: the retry schedule.
@@ -19,14 +23,19 @@ mod breaker;
 pub mod commit;
 pub mod dispatcher;
 pub mod fanout;
+mod gauges;
+pub mod health;
 mod lane_task;
 pub mod lanes;
 pub mod loops;
+pub mod ops;
 pub mod pipeline;
 mod recent;
+pub mod retention;
 pub mod schedule;
 mod stop;
 pub mod throttle;
+mod watch;
 pub mod writes;
 
 pub use dispatcher::Dispatcher;

@@ -11,6 +11,7 @@ use super::loops::{self, LoopGuard};
 use super::recent::Recent;
 use super::writes::{Ctx, Done, Write};
 use crate::ids::{AppId, EndpointId};
+use crate::metrics::Metrics;
 use crate::model::{Attempt, Message};
 use crate::store::{
     ClaimArgs, Claimed, KeyClaim, NewMessage, NextStep, Respond, Store, StoreError, StoreResult,
@@ -25,6 +26,7 @@ pub struct Pipeline {
     /// Publishes caused by deliveries, by endpoint (loop protection).
     loops: Arc<Mutex<LoopGuard>>,
     store: Store,
+    metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
@@ -34,6 +36,8 @@ impl Pipeline {
     pub fn start(
         store: &Store,
         loop_rate: u32,
+        metrics: Arc<Metrics>,
+        payload_retention_ms: i64,
     ) -> StoreResult<(Self, Option<tokio::task::JoinHandle<()>>)> {
         let writer = store.writer();
         let own_thread = writer.blocks();
@@ -43,8 +47,9 @@ impl Pipeline {
             writer,
             parked: parked.clone(),
             handoff: handoff.clone(),
+            payload_retention_ms,
         };
-        let (committer, task) = Committer::start(ctx, own_thread)?;
+        let (committer, task) = Committer::start(ctx, own_thread, metrics.clone())?;
         let pipeline = Pipeline {
             committer,
             recent: Default::default(),
@@ -52,6 +57,7 @@ impl Pipeline {
             handoff,
             loops: Arc::new(Mutex::new(LoopGuard::new(loop_rate))),
             store: store.clone(),
+            metrics,
         };
         Ok((pipeline, task))
     }
@@ -79,6 +85,7 @@ impl Pipeline {
         };
         match self.committer.submit(write).await {
             Ok(Done::Published(Ok(m))) => {
+                self.metrics.published.inc();
                 self.recent
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -203,5 +210,10 @@ impl Pipeline {
     /// The endpoints whose new deliveries are stored parked.
     pub fn parked(&self) -> &Parked {
         &self.parked
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }

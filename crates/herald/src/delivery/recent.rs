@@ -65,6 +65,7 @@ mod tests {
             tags: None,
             ordering_key: None,
             created_at: 0,
+            expires_at: None,
         }
     }
 

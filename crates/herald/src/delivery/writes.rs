@@ -58,6 +58,8 @@ pub struct Ctx {
     pub writer: Writer,
     pub parked: Parked,
     pub handoff: HandoffSlot,
+    /// `--payload-retention`, for messages that name none.
+    pub payload_retention_ms: i64,
 }
 
 impl Batched for Write {
@@ -142,6 +144,9 @@ async fn apply(ctx: &Ctx, batch: &[Write]) -> StoreResult<Vec<Done>> {
             tags: m.tags.clone(),
             ordering_key: m.ordering_key.clone(),
             created_at: now,
+            expires_at: Some(
+                now.saturating_add(m.retention_ms.unwrap_or(ctx.payload_retention_ms)),
+            ),
         });
         let targets = endpoints.get(app_id).map(Vec::as_slice).unwrap_or_default();
         for ep in targets.iter().filter(|ep| match only_endpoint {

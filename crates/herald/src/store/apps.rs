@@ -43,19 +43,41 @@ impl Store {
         let id = AppId::new();
         self.db
             .exec(
-                q("INSERT INTO applications (id, uid, name, metadata, throttle_rate, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)")
+                q(
+                    "INSERT INTO applications (id, uid, name, metadata, throttle_rate,
+                     payload_retention_ms, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
                 .bind(&id)
                 .bind(&f.uid)
                 .bind(&f.name)
                 .bind(to_json(&f.metadata))
                 .bind(f.throttle_rate)
+                .bind(f.payload_retention_ms)
                 .bind(now)
                 .bind(now),
             )
             .await
             .map_err(app_conflict)?;
         self.get_app(&id).await
+    }
+
+    /// Creates the application `id` unless it exists (Herald's own, of a fixed id).
+    pub async fn ensure_app(&self, id: &AppId, name: &str) -> StoreResult<()> {
+        let now = crate::clock::now_ms();
+        self.db
+            .exec(
+                q(
+                    "INSERT INTO applications (id, name, metadata, created_at, updated_at)
+                   VALUES (?, ?, '{}', ?, ?) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(now)
+                .bind(now),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Looks an application up by id or uid: a string shaped like an application id is only
@@ -110,7 +132,8 @@ impl Store {
     }
 
     pub async fn list_apps(&self, page: &Page) -> StoreResult<PageOut<Application>> {
-        let mut sql = q("SELECT * FROM applications WHERE 1=1");
+        // Herald's own application (operational webhooks) is not a customer's.
+        let mut sql = q("SELECT * FROM applications WHERE id <> ?").bind(ids::OPERATIONAL_APP);
         let back = page.apply(&mut sql, "id");
         let (found, cut) = self.db.all_capped(sql, super::page::MAX_PAGE_BYTES).await?;
         let list = rows::each(&found, rows::app)?;
@@ -141,12 +164,13 @@ impl Store {
         tx.exec(
             q(
                 "UPDATE applications SET uid = ?, name = ?, metadata = ?, throttle_rate = ?,
-                  updated_at = ? WHERE id = ?",
+                  payload_retention_ms = ?, updated_at = ? WHERE id = ?",
             )
             .bind(&f.uid)
             .bind(&f.name)
             .bind(to_json(&f.metadata))
             .bind(f.throttle_rate)
+            .bind(f.payload_retention_ms)
             .bind(now)
             .bind(id),
         )
@@ -159,6 +183,7 @@ impl Store {
             name: f.name,
             metadata: f.metadata,
             throttle_rate: f.throttle_rate,
+            payload_retention_ms: f.payload_retention_ms,
             updated_at: now,
             ..old
         })

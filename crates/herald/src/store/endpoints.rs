@@ -122,14 +122,20 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("endpoint"))?;
         let mut ep = rows::endpoint(&row, self.cipher())?;
+        let was_disabled = ep.disabled;
         let out = change(&mut ep)?;
         ep.updated_at = crate::clock::now_ms();
+        if was_disabled && !ep.disabled {
+            // Re-enabled: its old failures do not count towards disabling it again.
+            ep.failing_since = None;
+        }
         tx.exec(
             q(
                 "UPDATE endpoints SET uid = ?, url = ?, description = ?, secret = ?,
                   old_secrets = ?, event_types = ?, channels = ?, disabled = ?,
                   disabled_reason = ?, headers = ?, metadata = ?, throttle_rate = ?,
-                  options = ?, client_cert = ?, loop_detected_at = ?, updated_at = ?
+                  options = ?, client_cert = ?, loop_detected_at = ?, updated_at = ?,
+                  failing_since = ?
                WHERE id = ?",
             )
             .bind(&ep.uid)
@@ -152,6 +158,7 @@ impl Store {
             )
             .bind(ep.loop_detected_at)
             .bind(ep.updated_at)
+            .bind(ep.failing_since)
             .bind(&ep.id),
         )
         .await

@@ -10,6 +10,7 @@ mod db;
 mod deliveries;
 mod endpoints;
 mod event_types;
+mod health;
 mod idempotency;
 mod listen;
 mod lite;
@@ -19,6 +20,7 @@ mod nodelay;
 mod page;
 mod queue;
 mod reseal;
+mod retention;
 mod rows;
 mod sealed;
 mod sql;
@@ -29,8 +31,10 @@ mod writer;
 pub use attempts::AttemptBucket;
 pub use batch::{Finished, NewDelivery, Rows, Written};
 pub use deliveries::DeliveryCount;
+pub use health::DisableStep;
 pub use idempotency::{ClaimArgs, KeyClaim, RenderBody, Respond};
 pub use page::{Order, Page, PageOut};
+pub use queue::QueueStats;
 pub use reseal::Resealed;
 pub use sealed::{BadKey, Cipher};
 pub use writer::{WriteTx, Writer};
@@ -138,6 +142,7 @@ pub struct AppFields {
     pub name: String,
     pub metadata: Value,
     pub throttle_rate: Option<i64>,
+    pub payload_retention_ms: Option<i64>,
 }
 
 /// Fields of a new or replaced endpoint (the secret is handled apart).
@@ -178,6 +183,8 @@ pub struct NewMessage {
     pub ordering_key: Option<String>,
     /// When to send (Unix ms); `None` is now.
     pub deliver_at: Option<i64>,
+    /// How long its payload is kept (milliseconds); the node's `--payload-retention` if None.
+    pub retention_ms: Option<i64>,
 }
 
 /// Filters shared by the message and attempt lists.

@@ -66,6 +66,7 @@ pub(super) fn app(r: &Row) -> StoreResult<Application> {
         name: r.string("name")?,
         metadata: object(r, "metadata")?,
         throttle_rate: r.opt_i64("throttle_rate")?,
+        payload_retention_ms: r.opt_i64("payload_retention_ms")?,
         created_at: r.i64("created_at")?,
         updated_at: r.i64("updated_at")?,
     })
@@ -85,6 +86,7 @@ pub(super) fn endpoint(r: &Row, cipher: Option<&Cipher>) -> StoreResult<Endpoint
         channels: from_json(r, "channels")?,
         disabled: r.i64("disabled")? != 0,
         disabled_reason: r.opt_string("disabled_reason")?,
+        failing_since: r.opt_i64("failing_since")?,
         headers: sealed_json(r, "headers", cipher)?.unwrap_or_default(),
         metadata: object(r, "metadata")?,
         throttle_rate: r.opt_i64("throttle_rate")?,
@@ -137,6 +139,7 @@ pub(super) fn message(r: &Row) -> StoreResult<Message> {
         tags: from_json(r, "tags")?,
         ordering_key: r.opt_string("ordering_key")?,
         created_at: r.i64("created_at")?,
+        expires_at: r.opt_i64("expires_at")?,
     })
 }
 

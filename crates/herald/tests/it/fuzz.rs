@@ -91,7 +91,7 @@ async fn seed(app: &TestApp, receiver: &Receiver) -> String {
 "body.deliverAt" = {{ dictionary = "times", probability = 0.8 }}
 
 [[operations]]
-include-operation-id = ["v1.endpoint.create", "v1.endpoint.update", "v1.endpoint.patch"]
+include-operation-id = ["v1.endpoint.create", "v1.endpoint.update", "v1.endpoint.patch", "v1.operational-webhook.endpoint.create", "v1.operational-webhook.endpoint.update"]
 phases.coverage.enabled = false
 
 [[operations]]

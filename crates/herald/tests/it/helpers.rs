@@ -578,6 +578,11 @@ impl Node {
     /// Starts `herald serve` on `port` with `db_url` and the test settings plus `env`, and waits
     /// until it answers its health check.
     pub async fn start(db_url: &str, port: u16, env: &[(&str, &str)]) -> Node {
+        Node::start_logging(db_url, port, env, false).await
+    }
+
+    /// [`Node::start`], with the node's stdout (its logs) piped to `child.stdout` if `logs`.
+    pub async fn start_logging(db_url: &str, port: u16, env: &[(&str, &str)], logs: bool) -> Node {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"));
         cmd.arg("serve")
             .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
@@ -587,7 +592,11 @@ impl Node {
             .env("HERALD_RETRY_SCHEDULE", "1,1,1")
             .env("HERALD_REQUEST_TIMEOUT_MS", "2000")
             .env("HERALD_LOG", "warn")
-            .stdout(std::process::Stdio::null())
+            .stdout(if logs {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
             .kill_on_drop(true);
         for (k, v) in env {
             cmd.env(k, v);

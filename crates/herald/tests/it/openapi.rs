@@ -98,14 +98,16 @@ fn the_router_adds_no_route_outside_the_document() {
             "router.rs uses {undocumented}: that route is not in the OpenAPI document"
         );
     }
-    // The only nest is the portal (HTML, not the API), outside `/api/v1`.
+    // The only other nests are the portal (HTML, not the API) and Prometheus's `/metrics`
+    // (text, not the API), both outside `/api/v1`.
     let nests: Vec<&str> = code.matches(".nest(\"").collect();
     assert_eq!(
         nests.len(),
-        3,
-        "nests: /api/v1 twice (document, router) and /portal"
+        4,
+        "nests: /api/v1 twice (document, router), /portal and /metrics"
     );
     assert!(code.contains(".nest(\"/portal\", crate::portal::router())"));
+    assert!(code.contains(".nest(\"/metrics\", crate::metrics::router())"));
 }
 
 async fn the_document_names_the_scheme_the_extras_and_the_errors() {
@@ -303,7 +305,6 @@ const NOT_IN_HERALD: &[&str] = &[
     "GET /api/v1/app/{app_id}/attempt/endpoint/{endpoint_id} query with_content",
     "GET /api/v1/app/{app_id}/attempt/msg/{msg_id} query with_content",
     "GET /api/v1/event-type query with_content",
-    "POST /api/v1/app/{app_id}/msg body.payloadRetentionPeriod",
     "POST /api/v1/auth/app-portal-access/{app_id} body.application",
     "POST /api/v1/auth/app-portal-access/{app_id} body.featureFlags",
 ];

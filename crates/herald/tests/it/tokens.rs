@@ -171,6 +171,7 @@ async fn an_app_token_reaches_nothing_of_another_app() {
         ),
         (Method::GET, format!("/app/{b}/attempt/msg/{m}"), None),
         (Method::GET, format!("/app/{b}/attempt/endpoint/{ep}"), None),
+        (Method::POST, format!("/app/{b}/erasure"), Some(json!({}))),
     ];
     let mut tried: Vec<(Method, String)> = Vec::new();
     for (method, path, body) in b_routes {
@@ -205,6 +206,37 @@ async fn an_app_token_reaches_nothing_of_another_app() {
         (
             Method::POST,
             format!("/auth/app/{a}/expire-all"),
+            Some(json!({})),
+        ),
+        (Method::GET, "/operational-webhook/endpoint".into(), None),
+        (
+            Method::POST,
+            "/operational-webhook/endpoint".into(),
+            Some(json!({"url": "https://e.com/ops"})),
+        ),
+        (
+            Method::GET,
+            format!("/operational-webhook/endpoint/{ep}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/operational-webhook/endpoint/{ep}"),
+            Some(json!({"url": "https://e.com/ops"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/operational-webhook/endpoint/{ep}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/operational-webhook/endpoint/{ep}/secret"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/operational-webhook/endpoint/{ep}/secret/rotate"),
             Some(json!({})),
         ),
     ];

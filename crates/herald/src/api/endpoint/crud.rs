@@ -1,4 +1,5 @@
-//! Endpoints: list, create, get, replace (`PUT`), change (`PATCH`), delete.
+//! Endpoints: list, create, get, replace (`PUT`), change (`PATCH`), delete; each change raises
+//! its operational event (`endpoint.created`, `.updated`, `.deleted`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,6 +18,7 @@ use crate::api::extract::{JsonBody, Path, Query, double_option};
 use crate::api::shapes::{EndpointOut, ListOut};
 use crate::api::validate::{finish, uid_from_path};
 use crate::api::{AppState, Principal};
+use crate::delivery::ops::{self, OpEvent};
 use crate::formats::{Format, secret};
 use crate::ids;
 use crate::model::Endpoint;
@@ -74,6 +76,7 @@ pub async fn create(
         .store
         .create_endpoint(&app.id, &f, &headers, &secret)
         .await?;
+    ops::emit(&st.pipeline, &st.store, OpEvent::EndpointCreated(&ep)).await;
     Ok((StatusCode::CREATED, Json(EndpointOut::from(&ep))))
 }
 
@@ -142,7 +145,10 @@ pub async fn put(
         })
         .await;
     match replaced {
-        Ok((ep, ())) => Ok((StatusCode::OK, Json(EndpointOut::from(&ep)))),
+        Ok((ep, ())) => {
+            ops::emit(&st.pipeline, &st.store, OpEvent::EndpointUpdated(&ep)).await;
+            Ok((StatusCode::OK, Json(EndpointOut::from(&ep))))
+        }
         Err(ApiError::NotFound(_)) if !ids::is_id(ids::ENDPOINT, &ep_id) => {
             let mut f = f;
             f.uid = Some(match f.uid {
@@ -153,6 +159,7 @@ pub async fn put(
                 .store
                 .create_endpoint(&app.id, &f, &Map::new(), &secret::generate())
                 .await?;
+            ops::emit(&st.pipeline, &st.store, OpEvent::EndpointCreated(&ep)).await;
             Ok((StatusCode::CREATED, Json(EndpointOut::from(&ep))))
         }
         Err(e) => Err(e),
@@ -233,6 +240,7 @@ pub async fn patch(
         .store
         .modify_endpoint(&app.id, &ep_id, |ep| patch_into(&st, ep, body))
         .await?;
+    ops::emit(&st.pipeline, &st.store, OpEvent::EndpointUpdated(&ep)).await;
     Ok(Json(EndpointOut::from(&ep)))
 }
 
@@ -305,5 +313,6 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     let ep = endpoint_of(&st, &who, &app_id, &ep_id).await?;
     st.store.delete_endpoint(&ep.app_id, &ep.id).await?;
+    ops::emit(&st.pipeline, &st.store, OpEvent::EndpointDeleted(&ep)).await;
     Ok(StatusCode::NO_CONTENT)
 }

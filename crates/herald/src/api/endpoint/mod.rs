@@ -1,9 +1,11 @@
 //! Endpoints: `/api/v1/app/{app}/endpoint`, split by job: [`crud`], [`headers`], [`secret`],
 //! [`recovery`] (stats, recover, replay, examples); [`input`] is the shape and checks they share.
+//! [`operational`]: the operational webhook endpoints, endpoints of Herald's own application.
 
 pub(super) mod crud;
 pub(super) mod headers;
 pub(super) mod input;
+pub(super) mod operational;
 pub(super) mod recovery;
 pub(super) mod secret;
 

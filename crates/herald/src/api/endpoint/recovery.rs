@@ -219,6 +219,7 @@ pub async fn send_example(
         payload: example.to_string(),
         channels: None,
         tags: None,
+        retention_ms: None,
     };
     let m = st
         .pipeline

@@ -57,6 +57,7 @@ const MESSAGES: Table = Table {
         ("tags", Text),
         ("ordering_key", Text),
         ("created_at", Int),
+        ("expires_at", Int),
     ],
 };
 
@@ -163,7 +164,7 @@ pub struct Written {
     pub stored: Option<HashSet<DeliveryId>>,
 }
 
-fn message_values(m: &Message) -> [Val<'_>; 9] {
+fn message_values(m: &Message) -> [Val<'_>; 10] {
     [
         Val::from(&m.id),
         Val::from(&m.app_id),
@@ -174,6 +175,7 @@ fn message_values(m: &Message) -> [Val<'_>; 9] {
         Val::Text(None),
         Val::from(&m.ordering_key),
         Val::from(m.created_at),
+        Val::from(m.expires_at),
     ]
 }
 
@@ -187,7 +189,7 @@ fn message_json(m: &Message) -> [Option<String>; 2] {
 }
 
 /// The values of a message row with its JSON columns filled in from `json`.
-fn message_row<'a>(m: &'a Message, json: &'a [Option<String>; 2]) -> [Val<'a>; 9] {
+fn message_row<'a>(m: &'a Message, json: &'a [Option<String>; 2]) -> [Val<'a>; 10] {
     let mut v = message_values(m);
     v[5] = Val::from(&json[0]);
     v[6] = Val::from(&json[1]);
