@@ -21,8 +21,8 @@ use super::pipeline::Pipeline;
 use super::throttle::{self, Gcra};
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::ids::{EndpointId, MessageId};
-use crate::model::{DeliveryStatus, Endpoint, Message};
+use crate::ids::EndpointId;
+use crate::model::{DeliveryStatus, Endpoint};
 use crate::net::client::Client;
 use crate::store::{Claimed, Store, StoreError};
 
@@ -337,35 +337,6 @@ impl Dispatcher {
         Ok(Tick::Claimed {
             more: full_batch && !filled,
         })
-    }
-
-    /// The messages of claimed deliveries: from memory when this node published them lately,
-    /// else read back.
-    async fn messages_of(
-        &self,
-        claimed: &[Claimed],
-    ) -> Result<HashMap<MessageId, Arc<Message>>, StoreError> {
-        let mut found = HashMap::with_capacity(claimed.len());
-        let mut missing = Vec::new();
-        for c in claimed {
-            if found.contains_key(&c.msg_id) {
-                continue;
-            }
-            match self.pipeline.recent(&c.msg_id) {
-                Some(m) => {
-                    found.insert(c.msg_id.clone(), m);
-                }
-                None => missing.push(&c.msg_id),
-            }
-        }
-        missing.sort_unstable();
-        missing.dedup();
-        if !missing.is_empty() {
-            for m in self.store.messages_by_ids(&missing).await? {
-                found.insert(m.id.clone(), Arc::new(m));
-            }
-        }
-        Ok(found)
     }
 
     /// Queues `work` in its lanes and starts what may start; what a stalled lane (or a stopping

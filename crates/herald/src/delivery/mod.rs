@@ -20,6 +20,7 @@
 pub mod aimd;
 mod attempt;
 mod breaker;
+mod claimed;
 pub mod commit;
 pub mod dispatcher;
 pub mod fanout;

@@ -14,6 +14,7 @@ mod health;
 mod idempotency;
 mod listen;
 mod lite;
+mod lite_sql;
 mod messages;
 mod migrate;
 mod nodelay;
